@@ -1,0 +1,286 @@
+"""Signing keys: PEM files in one directory, date-based key ids, rotation with retention.
+
+What it is for: the gateway signs every envelope (and every evidence checkpoint) with
+its *active* key and verifies with any key it still trusts. Keys live as PKCS#8 PEM
+files ``<kid>.pem`` (mode 0600) in one directory that every gateway process on the
+host reads (API, workers, CLI).
+
+Rules:
+- A key id is the UTC creation time: ``gw-20261127T034500Z`` (a ``-N`` suffix only when
+  two keys are made within the same second). Key ids therefore sort by age; the newest
+  key is the active one, and a key is *retired* at the moment its successor was created.
+- A retired key stays valid for verification for ``retention`` after its retirement
+  (at least as long as a message can stay parked), then it is *expired*: envelope
+  verification refuses it (``kid_retired``). Its file is kept so old evidence
+  checkpoints stay verifiable; :meth:`KeyStore.prune` deletes expired files on request.
+- The algorithm follows the key type: EC P-256 keys sign ``ES256``, Ed25519 keys sign
+  ``EdDSA``. The store's ``algorithm`` only chooses what :meth:`KeyStore.generate` makes.
+- Private key material never appears in a ``repr``, a log line or an exception; only
+  key ids and algorithms do. Parsed keys are cached: signing and verification are on
+  the hot path. An unknown kid makes the store rescan its directory (at most once a
+  second), so a rotation done by another process is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from joserfc.jwk import ECKey, OKPKey
+
+from gateway.domain.errors import ConfigError
+
+Algorithm = Literal["ES256", "EdDSA"]
+ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA")
+JoseKey = ECKey | OKPKey
+
+_KID_RE = re.compile(r"^gw-(\d{8}T\d{6}Z)(?:-(\d+))?$")
+_RESCAN_INTERVAL_S = 1.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def kid_created_at(kid: str) -> datetime:
+    """The creation time a key id encodes. Raises ValueError for a foreign key id."""
+    match = _KID_RE.match(kid)
+    if match is None:
+        raise ValueError(f"not a gateway key id: {kid!r}")
+    return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def _kid_sort_key(kid: str) -> tuple[str, int]:
+    match = _KID_RE.match(kid)
+    assert match is not None
+    return match.group(1), int(match.group(2) or 0)
+
+
+@dataclass(frozen=True)
+class PublicKeyInfo:
+    """A verification key and its standing. ``expires_at`` is None while active."""
+
+    kid: str
+    algorithm: Algorithm
+    key: JoseKey = field(repr=False)
+    created_at: datetime
+    retired_at: datetime | None
+    expires_at: datetime | None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """The active private key. ``key`` holds the private material: never log it."""
+
+    kid: str
+    algorithm: Algorithm
+    key: JoseKey = field(repr=False)
+
+
+def _algorithm_of(key: JoseKey) -> Algorithm:
+    if isinstance(key, ECKey):
+        if key.curve_name != "P-256":
+            raise ConfigError(f"EC key on curve {key.curve_name} is not supported (need P-256)")
+        return "ES256"
+    if key.curve_name != "Ed25519":
+        raise ConfigError(f"OKP key on curve {key.curve_name} is not supported (need Ed25519)")
+    return "EdDSA"
+
+
+def _load_pem(path: Path) -> JoseKey:
+    data = path.read_bytes()
+    private = serialization.load_pem_private_key(data, password=None)
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        return ECKey.import_key(data)
+    if isinstance(private, ed25519.Ed25519PrivateKey):
+        return OKPKey.import_key(data)
+    raise ConfigError(f"key file {path.name}: unsupported key type {type(private).__name__}")
+
+
+class KeyStore:
+    """The gateway's signing keys in ``directory``; see the module docstring for rules."""
+
+    def __init__(
+        self,
+        directory: Path,
+        algorithm: Algorithm = "ES256",
+        retention: timedelta = timedelta(days=30),
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"keys.algorithm: {algorithm!r} is not one of {ALGORITHMS}")
+        if retention <= timedelta(0):
+            raise ConfigError("keys.retention: must be positive")
+        self.directory = Path(directory)
+        self.algorithm: Algorithm = algorithm
+        self.retention = retention
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, JoseKey] = {}
+        self._order: list[str] = []
+        self._scanned_at = 0.0
+        self._scan()
+
+    def __repr__(self) -> str:
+        return f"KeyStore(directory={str(self.directory)!r}, kids={self._order!r})"
+
+    @classmethod
+    def ensure(
+        cls,
+        directory: Path,
+        algorithm: Algorithm = "ES256",
+        retention: timedelta = timedelta(days=30),
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> KeyStore:
+        """Open the store, creating the directory and a first key if there is none."""
+        Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = cls(directory, algorithm, retention, clock=clock)
+        if not store._order:
+            store.generate()
+        return store
+
+    # -- reading -----------------------------------------------------------------
+
+    def _scan(self) -> None:
+        """(Re)load key files; parsed keys already cached are kept."""
+        with self._lock:
+            kids: list[str] = []
+            if self.directory.is_dir():
+                for path in self.directory.glob("gw-*.pem"):
+                    kid = path.stem
+                    if _KID_RE.match(kid) is None:
+                        continue
+                    if kid not in self._keys:
+                        self._keys[kid] = _load_pem(path)
+                    kids.append(kid)
+            for gone in set(self._keys) - set(kids):
+                del self._keys[gone]
+            self._order = sorted(kids, key=_kid_sort_key)
+            self._scanned_at = time.monotonic()
+
+    def kids(self) -> list[str]:
+        """All key ids on disk, oldest first."""
+        return list(self._order)
+
+    def active(self) -> SigningKey:
+        """The newest key: the one to sign with. ConfigError when there is none."""
+        if not self._order:
+            raise ConfigError(f"keys.directory: no signing key in {self.directory}")
+        kid = self._order[-1]
+        key = self._keys[kid]
+        return SigningKey(kid=kid, algorithm=_algorithm_of(key), key=key)
+
+    def lookup(self, kid: str) -> PublicKeyInfo | None:
+        """The key with this id and its standing (active, retired, expired), or None.
+
+        An unknown id triggers a directory rescan (rate-limited) before answering None.
+        """
+        if kid not in self._keys and time.monotonic() - self._scanned_at >= _RESCAN_INTERVAL_S:
+            self._scan()
+        order = self._order
+        if kid not in self._keys or kid not in order:
+            return None
+        key = self._keys[kid]
+        index = order.index(kid)
+        retired_at = kid_created_at(order[index + 1]) if index + 1 < len(order) else None
+        return PublicKeyInfo(
+            kid=kid,
+            algorithm=_algorithm_of(key),
+            key=key,
+            created_at=kid_created_at(kid),
+            retired_at=retired_at,
+            expires_at=None if retired_at is None else retired_at + self.retention,
+        )
+
+    def public_key(self, kid: str) -> JoseKey | None:
+        """The verification key for ``kid`` if it is active or within retention, else None."""
+        info = self.lookup(kid)
+        if info is None or info.expired(self._clock()):
+            return None
+        return info.key
+
+    def public_jwks(self) -> dict[str, Any]:
+        """The JWKS to publish: the active key and retired keys still within retention."""
+        now = self._clock()
+        keys: list[dict[str, Any]] = []
+        for kid in reversed(self._order):
+            info = self.lookup(kid)
+            if info is None or info.expired(now):
+                continue
+            jwk = dict(info.key.as_dict(private=False))
+            jwk.update({"kid": kid, "alg": info.algorithm, "use": "sig"})
+            keys.append(jwk)
+        return {"keys": keys}
+
+    # -- writing -----------------------------------------------------------------
+
+    def generate(self, algorithm: Algorithm | None = None) -> SigningKey:
+        """Create a new key (which becomes the active one) and return it."""
+        algorithm = algorithm or self.algorithm
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"keys.algorithm: {algorithm!r} is not one of {ALGORITHMS}")
+        private: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+        if algorithm == "ES256":
+            private = ec.generate_private_key(ec.SECP256R1())
+        else:
+            private = ed25519.Ed25519PrivateKey.generate()
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        if self._order and _kid_sort_key(self._order[-1])[0] > stamp:
+            raise ConfigError(
+                f"keys.directory: newest key {self._order[-1]} is dated after the clock ({stamp})"
+            )
+        suffix = 0
+        while True:
+            kid = f"gw-{stamp}" + (f"-{suffix}" if suffix else "")
+            try:
+                fd = os.open(
+                    self.directory / f"{kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+                )
+            except FileExistsError:
+                suffix += 1
+                continue
+            break
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        self._scan()
+        return self.active()
+
+    def rotate(self) -> SigningKey:
+        """Make a new active key; the previous one is retired now (kept for ``retention``)."""
+        return self.generate()
+
+    def prune(self) -> list[str]:
+        """Delete the files of keys expired beyond retention; returns their ids.
+
+        Evidence checkpoints signed with a pruned key can no longer be verified: prune
+        only keys older than the evidence you must keep verifiable.
+        """
+        now = self._clock()
+        removed: list[str] = []
+        for kid in list(self._order):
+            info = self.lookup(kid)
+            if info is not None and info.expired(now):
+                (self.directory / f"{kid}.pem").unlink(missing_ok=True)
+                removed.append(kid)
+        self._scan()
+        return removed
