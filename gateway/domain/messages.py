@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 
-class MessageType(str, Enum):
+class MessageType(StrEnum):
     """Routing keys. Outbound to the portal; inbound to the city system."""
 
     PORTAL_DOSSIER_SYNC = "portal.dossier.sync"
@@ -31,7 +31,7 @@ class MessageType(str, Enum):
         return self.value.split(".", 1)[0]
 
 
-class MessageStatus(str, Enum):
+class MessageStatus(StrEnum):
     """Where a message stands, as ``GET /v1/messages/{id}`` reports it."""
 
     ACCEPTED = "accepted"
