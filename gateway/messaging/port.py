@@ -1,0 +1,199 @@
+"""The transport port: how the gateway hands signed envelopes to a broker and gets them back.
+
+Two implementations satisfy it (``rabbitmq.RabbitTransport`` on RabbitMQ,
+``embedded.EmbeddedTransport`` on the SQL database); one contract test suite runs on both.
+
+Rules:
+- ``publish`` returns only when the broker has confirmed every envelope; anything else
+  (a nack, an unroutable message, a lost connection) raises :class:`PublishFailed` and the
+  caller must treat the whole batch as unpublished (publishing again is safe: consumers are
+  idempotent on ``message_id``).
+- ``consume`` is a blocking loop until ``stop`` is set. A delivery is acknowledged only after
+  the handler returned its :class:`Disposition`; a handler that raises, or a process that dies,
+  leaves the message unacknowledged and it is delivered again (at least once).
+- ``retry`` sends the message to the next delayed tier; once ``max_attempts`` is reached it is
+  parked instead (reason ``attempts_exhausted``). ``park`` parks at once.
+- Replay of a parked message publishes the re-signed copy FIRST (with confirms), then removes
+  the parked copy with :meth:`Transport.take_parked`: a crash in between leaves a duplicate
+  (harmless), never a loss.
+- No broker library type appears in this module or leaves an implementation module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from gateway.domain.errors import GatewayError
+from gateway.domain.messages import Envelope
+
+#: Header names carried with every message (AMQP headers; JSON in the embedded queue).
+HEADER_JWS = "x-jws"
+HEADER_ATTEMPT = "x-attempt"
+HEADER_FIRST_FAILURE = "x-first-failure-at"
+HEADER_LAST_FAILURE = "x-last-failure-at"
+HEADER_LAST_ERROR = "x-last-error"
+HEADER_RECIPIENT = "x-recipient"
+HEADER_TIMESTAMP = "x-timestamp"
+HEADER_PARK_REASON = "x-park-reason"
+HEADER_ORIGINAL_TYPE = "x-original-type"
+HEADER_ORIGINAL_QUEUE = "x-original-queue"
+#: Headers the transport owns; they are stripped from ``Envelope.headers`` on delivery.
+TRANSPORT_HEADERS = frozenset(
+    {
+        HEADER_JWS,
+        HEADER_ATTEMPT,
+        HEADER_FIRST_FAILURE,
+        HEADER_LAST_FAILURE,
+        HEADER_LAST_ERROR,
+        HEADER_RECIPIENT,
+        HEADER_TIMESTAMP,
+        HEADER_PARK_REASON,
+        HEADER_ORIGINAL_TYPE,
+        HEADER_ORIGINAL_QUEUE,
+    }
+)
+
+#: Park reason used when a message used up its attempts.
+REASON_EXHAUSTED = "attempts_exhausted"
+#: Longest error text kept in a header (errors are redacted by the caller; this only bounds size).
+MAX_ERROR_CHARS = 500
+
+
+class TransportError(GatewayError):
+    """The broker or queue could not be reached or refused an operation (transient)."""
+
+    code = "transport_error"
+    transient = True
+
+
+class PublishFailed(TransportError):
+    """At least one envelope of a batch was not confirmed; the batch counts as unpublished."""
+
+    code = "publish_failed"
+
+
+class Unroutable(PublishFailed):
+    """The broker returned a ``mandatory`` message: no queue is bound for its type."""
+
+    code = "unroutable"
+    transient = False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Delayed retry tiers (seconds, one per attempt, the last one repeats) and the attempt limit."""
+
+    delays: tuple[float, ...] = (5.0, 30.0, 300.0, 1800.0)
+    max_attempts: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.delays or any(d <= 0 for d in self.delays):
+            raise ValueError(f"retry delays must be positive and non-empty, got {self.delays!r}")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+
+    def delay_for(self, attempt: int) -> float:
+        """Delay before attempt ``attempt + 1`` after attempt ``attempt`` (1-based) failed."""
+        return self.delays[min(attempt, len(self.delays)) - 1]
+
+    def tier_index(self, attempt: int) -> int:
+        return min(attempt, len(self.delays)) - 1
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message handed to a handler: the envelope plus what the transport knows about it."""
+
+    envelope: Envelope
+    attempt: int
+    queue: str
+    first_failure_at: datetime | None = None
+    last_error: str | None = None
+    redelivered: bool = False
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What the handler decided: ``ack``, ``retry`` later, or ``park`` now."""
+
+    action: Literal["ack", "retry", "park"]
+    reason: str = ""
+    error: str = ""
+
+    @classmethod
+    def ack(cls) -> Disposition:
+        return cls("ack")
+
+    @classmethod
+    def retry(cls, reason: str, error: str = "") -> Disposition:
+        return cls("retry", reason, error[:MAX_ERROR_CHARS])
+
+    @classmethod
+    def park(cls, reason: str, error: str = "") -> Disposition:
+        return cls("park", reason, error[:MAX_ERROR_CHARS])
+
+
+ACK = Disposition.ack()
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    """A parked envelope with the parking record an operator needs to decide on a replay."""
+
+    envelope: Envelope
+    reason: str
+    original_type: str
+    original_queue: str
+    attempts: int
+    first_failure_at: datetime | None
+    last_failure_at: datetime | None
+    last_error: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Delivery], Disposition]
+BatchHandler = Callable[[Sequence[Delivery]], Sequence[Disposition]]
+
+
+class Transport(Protocol):
+    """Delivery of signed envelopes, at least once, with delayed retry and parking."""
+
+    retry_policy: RetryPolicy
+
+    def declare(self) -> None:
+        """Create the topology (idempotent)."""
+
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish and wait for every confirm; raise :class:`PublishFailed` otherwise."""
+
+    def consume(self, types: Sequence[str], handler: Handler, *, stop: threading.Event) -> None:
+        """Deliver messages of ``types`` one by one until ``stop`` is set."""
+
+    def consume_batches(
+        self,
+        types: Sequence[str],
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 100,
+    ) -> None:
+        """Like :meth:`consume`, handing up to ``max_batch`` deliveries at a time.
+
+        The handler returns one disposition per delivery, in order.
+        """
+
+    def park(self, delivery: Delivery, reason: str, error: str) -> None:
+        """Park a message with its reason (used by tools; consumers return a disposition)."""
+
+    def list_parked(self, limit: int = 100) -> list[ParkedMessage]:
+        """The parked messages, oldest first, without removing them."""
+
+    def take_parked(self, message_id: str) -> ParkedMessage | None:
+        """Remove one parked message and return it (``None`` if it is not parked)."""
+
+    def close(self) -> None:
+        """Release connections held by the calling thread."""

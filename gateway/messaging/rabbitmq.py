@@ -1,0 +1,383 @@
+"""The RabbitMQ transport (pika ``BlockingConnection``); pika types never leave this module.
+
+Topology (``prefix`` defaults to ``tthc``; tests use a unique one):
+- topic exchange ``{prefix}``; for every message type a durable quorum queue
+  ``{prefix}.{type}`` bound with routing key = type;
+- delayed retry tiers: per tier a fanout exchange and a quorum queue ``{prefix}.retry.{label}``
+  (e.g. ``5s``, ``30s``, ``5m``, ``30m``) with a per-queue TTL that dead-letters back to
+  ``{prefix}``; the message keeps its routing key (the type), so it returns to its own queue;
+- ``{prefix}.parked``: a fanout exchange and a durable quorum queue. Type queues also dead-letter
+  to it when a message exceeds the quorum ``x-delivery-limit`` (a message that kills every
+  worker that touches it ends parked instead of looping).
+
+Rules:
+- Messages are persistent, published with ``mandatory`` on a channel in confirm mode; a nack,
+  a return or a lost connection raises :class:`PublishFailed` (or :class:`Unroutable`).
+- One connection per thread (pika is not thread-safe); a dead connection is replaced on the
+  next call, with backoff, and the topology is declared again.
+- Consumers use a bounded prefetch; a delivery is acked only after the handler returned and
+  any retry/park copy is confirmed; on stop, prefetched but unhandled messages are returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from gateway.domain.messages import Envelope, MessageType
+from gateway.messaging import codec
+from gateway.messaging.consuming import apply_batch, run_single
+from gateway.messaging.port import (
+    BatchHandler,
+    Delivery,
+    Disposition,
+    Handler,
+    ParkedMessage,
+    PublishFailed,
+    RetryPolicy,
+    TransportError,
+    Unroutable,
+)
+
+log = logging.getLogger(__name__)
+
+_CONNECTION_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError)
+
+
+def tier_label(seconds: float) -> str:
+    """``5s``, ``30s``, ``5m``, ``30m``, ``200ms``: the suffix of a retry tier's name."""
+    millis = round(seconds * 1000)
+    if millis % 60_000 == 0:
+        return f"{millis // 60_000}m"
+    if millis % 1000 == 0:
+        return f"{millis // 1000}s"
+    return f"{millis}ms"
+
+
+@dataclass(frozen=True)
+class RabbitSettings:
+    url: str
+    prefix: str = "tthc"
+    types: tuple[str, ...] = tuple(t.value for t in MessageType)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    prefetch: int = 200
+    heartbeat: int = 30
+    blocked_connection_timeout: float = 60.0
+    delivery_limit: int = 20
+    connect_backoff: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
+    connect_attempts: int = 8
+
+    def queue_for(self, type_: str) -> str:
+        return f"{self.prefix}.{type_}"
+
+    def tier_names(self) -> list[str]:
+        return [f"{self.prefix}.retry.{tier_label(d)}" for d in self.retry.delays]
+
+    @property
+    def parked(self) -> str:
+        return f"{self.prefix}.parked"
+
+
+class _Local(threading.local):
+    connection: Any = None
+    channel: Any = None
+
+
+class RabbitTransport:
+    """:class:`gateway.messaging.port.Transport` on RabbitMQ."""
+
+    def __init__(self, settings: RabbitSettings) -> None:
+        self.settings = settings
+        self.retry_policy = settings.retry
+        self._local = _Local()
+        self._params = pika.URLParameters(settings.url)
+        self._params.heartbeat = settings.heartbeat
+        self._params.blocked_connection_timeout = settings.blocked_connection_timeout
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        """A new connection with the topology declared, retried with backoff."""
+        backoff = self.settings.connect_backoff
+        last: Exception | None = None
+        for attempt in range(self.settings.connect_attempts):
+            try:
+                connection = pika.BlockingConnection(self._params)
+                channel = connection.channel()
+                self._declare_on(channel)
+                channel.close()
+                return connection
+            except _CONNECTION_ERRORS as exc:
+                last = exc
+                delay = backoff[min(attempt, len(backoff) - 1)]
+                log.warning("broker connection failed (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+        raise TransportError(
+            f"broker unreachable after {self.settings.connect_attempts} attempts: {last}"
+        )
+
+    def _publish_channel(self) -> BlockingChannel:
+        local = self._local
+        if local.connection is None or not local.connection.is_open:
+            local.connection = self._connect()
+            local.channel = None
+        if local.channel is None or not local.channel.is_open:
+            fresh = local.connection.channel()
+            fresh.confirm_delivery()
+            local.channel = fresh
+        channel: BlockingChannel = local.channel
+        return channel
+
+    def _drop(self) -> None:
+        local = self._local
+        try:
+            if local.connection is not None and local.connection.is_open:
+                local.connection.close()
+        except _CONNECTION_ERRORS:
+            pass
+        local.connection = None
+        local.channel = None
+
+    # -- topology ---------------------------------------------------------------------------
+
+    def declare(self) -> None:
+        channel = self._publish_channel()
+        self._declare_on(channel)
+
+    def _declare_on(self, channel: BlockingChannel) -> None:
+        s = self.settings
+        quorum: dict[str, Any] = {"x-queue-type": "quorum"}
+        channel.exchange_declare(s.prefix, exchange_type="topic", durable=True)
+        channel.exchange_declare(s.parked, exchange_type="fanout", durable=True)
+        channel.queue_declare(s.parked, durable=True, arguments=quorum)
+        channel.queue_bind(s.parked, s.parked)
+        for type_ in s.types:
+            arguments = {
+                **quorum,
+                "x-delivery-limit": s.delivery_limit,
+                "x-dead-letter-exchange": s.parked,
+            }
+            channel.queue_declare(s.queue_for(type_), durable=True, arguments=arguments)
+            channel.queue_bind(s.queue_for(type_), s.prefix, routing_key=type_)
+        for delay, name in zip(s.retry.delays, s.tier_names(), strict=True):
+            channel.exchange_declare(name, exchange_type="fanout", durable=True)
+            arguments = {
+                **quorum,
+                "x-message-ttl": round(delay * 1000),
+                "x-dead-letter-exchange": s.prefix,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+            channel.queue_declare(name, durable=True, arguments=arguments)
+            channel.queue_bind(name, name)
+
+    def delete_topology(self) -> None:
+        """Remove every queue and exchange of this prefix (tests and decommissioning)."""
+        s = self.settings
+        channel = self._publish_channel()
+        queues = [s.queue_for(t) for t in s.types] + s.tier_names() + [s.parked]
+        for name in queues:
+            channel.queue_delete(name)
+        for name in [*s.tier_names(), s.parked, s.prefix]:
+            channel.exchange_delete(name)
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        messages = [
+            (self.settings.prefix, env.type, env, codec.envelope_headers(env)) for env in envelopes
+        ]
+        self._publish_raw(messages)
+
+    def _publish_raw(self, messages: Sequence[tuple[str, str, Envelope, dict[str, str]]]) -> None:
+        try:
+            channel = self._publish_channel()
+            for exchange, routing_key, envelope, headers in messages:
+                channel.basic_publish(
+                    exchange,
+                    routing_key,
+                    envelope.body,
+                    properties=_properties(envelope, headers),
+                    mandatory=True,
+                )
+        except pika.exceptions.UnroutableError as exc:
+            raise Unroutable(
+                f"broker returned a message as unroutable (exchange {exchange!r}, "
+                f"routing key {routing_key!r}): no queue bound"
+            ) from exc
+        except pika.exceptions.NackError as exc:
+            raise PublishFailed(f"broker refused (nack) message {envelope.message_id}") from exc
+        except (*_CONNECTION_ERRORS, TransportError) as exc:
+            self._drop()
+            raise PublishFailed(f"broker connection lost while publishing: {exc}") from exc
+
+    def _republish(self, delivery: Delivery, disposition: Disposition) -> None:
+        """Send a failed delivery to its next retry tier, or park it; confirmed."""
+        when = datetime.now(UTC)
+        policy = self.retry_policy
+        envelope = delivery.envelope
+        if disposition.action == "retry" and delivery.attempt < policy.max_attempts:
+            exchange = self.settings.tier_names()[policy.tier_index(delivery.attempt)]
+            headers = codec.retry_headers(delivery, disposition.error or disposition.reason, when)
+        else:
+            reason = disposition.reason if disposition.action == "park" else "attempts_exhausted"
+            error = disposition.error or disposition.reason
+            exchange = self.settings.parked
+            headers = codec.park_headers(delivery, reason, error, when)
+        self._publish_raw([(exchange, envelope.type, envelope, headers)])
+
+    def park(self, delivery: Delivery, reason: str, error: str) -> None:
+        self._republish(delivery, Disposition.park(reason, error))
+
+    # -- consuming --------------------------------------------------------------------------
+
+    def consume(self, types: Sequence[str], handler: Handler, *, stop: threading.Event) -> None:
+        self.consume_batches(types, run_single(handler), stop=stop, max_batch=1)
+
+    def consume_batches(
+        self,
+        types: Sequence[str],
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 100,
+    ) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                self._consume_session(types, handler, stop, max_batch)
+                failures = 0
+            except (*_CONNECTION_ERRORS, TransportError) as exc:
+                self._drop()
+                backoff = self.settings.connect_backoff
+                delay = backoff[min(failures, len(backoff) - 1)]
+                failures += 1
+                log.warning("consumer lost the broker (%s); reconnecting in %.1fs", exc, delay)
+                stop.wait(delay)
+
+    def _consume_session(
+        self, types: Sequence[str], handler: BatchHandler, stop: threading.Event, max_batch: int
+    ) -> None:
+        self._publish_channel()  # connects and declares
+        connection = self._local.connection
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=self.settings.prefetch)
+        pending: list[tuple[Any, Any, bytes, str]] = []
+        for type_ in types:
+            queue = self.settings.queue_for(type_)
+
+            def on_message(_ch: Any, method: Any, props: Any, body: bytes, q: str = queue) -> None:
+                pending.append((method, props, body, q))
+
+            channel.basic_consume(queue, on_message)
+        while not stop.is_set():
+            connection.process_data_events(time_limit=0.2)
+            while pending and not stop.is_set():
+                batch = pending[:max_batch]
+                del pending[:max_batch]
+                self._handle(channel, batch, handler)
+        # stop: return what was prefetched but not handled, then close the channel
+        if pending:
+            channel.basic_nack(pending[-1][0].delivery_tag, multiple=True, requeue=True)
+        channel.close()
+
+    def _handle(
+        self, channel: Any, batch: list[tuple[Any, Any, bytes, str]], handler: BatchHandler
+    ) -> None:
+        deliveries = []
+        for method, props, body, queue in batch:
+            headers = _str_headers(props.headers)
+            envelope = codec.envelope_from(
+                message_id=props.message_id or "",
+                type_=props.type or method.routing_key,
+                correlation_id=props.correlation_id or "",
+                body=body,
+                headers=headers,
+            )
+            deliveries.append(codec.delivery_from(envelope, headers, queue, method.redelivered))
+        last_tag = batch[-1][0].delivery_tag
+        try:
+            apply_batch(deliveries, handler, self._republish)
+        except Exception:
+            channel.basic_nack(last_tag, multiple=True, requeue=True)
+            raise
+        channel.basic_ack(last_tag, multiple=True)
+
+    # -- parked messages --------------------------------------------------------------------
+
+    def _scan_parked(self, limit: int, take: str | None) -> list[ParkedMessage]:
+        """Read parked messages without ack; ack only the one taken; the rest return on close."""
+        self._publish_channel()
+        channel = self._local.connection.channel()
+        found: list[ParkedMessage] = []
+        try:
+            while len(found) < limit:
+                method, props, body = channel.basic_get(self.settings.parked, auto_ack=False)
+                if method is None:
+                    break
+                headers = _str_headers(props.headers)
+                envelope = codec.envelope_from(
+                    message_id=props.message_id or "",
+                    type_=props.type or method.routing_key,
+                    correlation_id=props.correlation_id or "",
+                    body=body,
+                    headers=headers,
+                )
+                parked = codec.parked_from(envelope, headers)
+                if take is None:
+                    found.append(parked)
+                elif envelope.message_id == take:
+                    channel.basic_ack(method.delivery_tag)
+                    return [parked]
+        finally:
+            channel.close()
+        return found
+
+    def list_parked(self, limit: int = 100) -> list[ParkedMessage]:
+        return self._scan_parked(limit, None)
+
+    def take_parked(self, message_id: str) -> ParkedMessage | None:
+        taken = self._scan_parked(1_000_000, message_id)
+        return taken[0] if taken else None
+
+    def close(self) -> None:
+        self._drop()
+
+
+def _properties(envelope: Envelope, headers: dict[str, str]) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        content_type="application/json",
+        delivery_mode=pika.DeliveryMode.Persistent,
+        message_id=envelope.message_id,
+        correlation_id=envelope.correlation_id,
+        type=envelope.type,
+        timestamp=int(envelope.timestamp.timestamp()),
+        headers=headers,
+    )
+
+
+def _str_headers(raw: dict[str, Any] | None) -> dict[str, str]:
+    """Keep the string-valued headers (ours); decode bytes; note a broker dead-lettering."""
+    headers: dict[str, str] = {}
+    for key, value in (raw or {}).items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            headers[key] = str(value)
+    if raw and "x-death" in raw and "x-park-reason" not in headers:
+        deaths = raw["x-death"]
+        reason = deaths[0].get("reason", "") if deaths else ""
+        if isinstance(reason, bytes):
+            reason = reason.decode()
+        if reason == "delivery_limit":
+            headers["x-park-reason"] = "delivery_limit"
+    return headers
