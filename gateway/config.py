@@ -29,6 +29,8 @@ from gateway.settings_model import DEMO_SECRETS, Settings
 CONFIG_DIR_ENV = "TTHC_CONFIG_DIR"
 ENV_SELECTOR = "TTHC_ENV"
 ENV_PREFIX = "TTHC_"
+#: top-level scalar settings that a variable without ``__`` may set (``TTHC_VAR_DIR``)
+TOP_LEVEL_KEYS = frozenset({"var_dir"})
 
 Source = dict[tuple[str, ...], str]
 
@@ -81,8 +83,10 @@ def _env_overlay(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple
     tree: dict[str, Any] = {}
     names: dict[tuple[str, ...], str] = {}
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
+        if not name.startswith(ENV_PREFIX):
             continue
+        if "__" not in name and name[len(ENV_PREFIX) :].lower() not in TOP_LEVEL_KEYS:
+            continue  # TTHC_ENV, TTHC_CONFIG_DIR, TTHC_TEST_*: not settings
         path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
         if any(not part for part in path):
             raise ConfigError(f"environment variable {name}: empty key part")

@@ -1,0 +1,1 @@
+"""Contracts: the single source of truth (OpenAPI, WSDL/XSD, JSON Schema). Data only."""
