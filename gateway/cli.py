@@ -31,6 +31,11 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 
+# --- operations commands (gateway/ops): registered here, implemented there -------------
+# (ops helper: add `app.add_typer(...)` / `app.command(...)(...)` lines for
+#  `messages list|show`, `replay`, `log verify|export|verify-bundle` in this block)
+# --- end of operations commands -------------------------------------------------------
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(message, err=True)
