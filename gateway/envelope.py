@@ -38,7 +38,7 @@ import json
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -47,7 +47,14 @@ from joserfc.registry import HeaderParameter
 
 from gateway.domain.errors import SignatureInvalid
 from gateway.domain.messages import Envelope
-from gateway.keys import ALGORITHMS, KeyStore, PublicKeyInfo
+from gateway.keys import ALGORITHMS, KeyLookup, KeyStore, jws_registry
+
+__all__ = [
+    "EnvelopeSigner",
+    "EnvelopeVerifier",
+    "KeyLookup",
+    "decode_protected_header",
+]
 
 
 def _utcnow() -> datetime:
@@ -73,29 +80,8 @@ _ENVELOPE_HEADERS = {
 }
 
 
-class _Registry(JWSRegistry):
-    """A JWS registry for envelopes: our claims, our algorithms, no size cap on bodies.
-
-    ``EdDSA`` is chosen knowingly (the design names it; RFC 9864 prefers ``Ed25519``
-    for new protocols), so the library's per-call deprecation warning is not raised.
-    """
-
-    max_payload_length = 64 * 1024 * 1024
-
-    def get_alg(self, name: str) -> Any:
-        if name not in self.algorithms or (self.allowed and name not in self.allowed):
-            raise JoseError(f"algorithm {name!r} not allowed")
-        return self.algorithms[name]
-
-
-def _registry(algorithms: Collection[str]) -> _Registry:
-    return _Registry(header_registry=_ENVELOPE_HEADERS, algorithms=list(algorithms))
-
-
-class KeyLookup(Protocol):
-    """Where a verifier finds keys by id. :class:`~gateway.keys.KeyStore` is one."""
-
-    def lookup(self, kid: str) -> PublicKeyInfo | None: ...
+def _registry(algorithms: Collection[str]) -> JWSRegistry:
+    return jws_registry(algorithms, _ENVELOPE_HEADERS)
 
 
 def _type_name(message_type: str | Enum) -> str:

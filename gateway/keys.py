@@ -27,15 +27,18 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey
+from joserfc.jws import JWSRegistry
+from joserfc.registry import HeaderParameter
 
 from gateway.domain.errors import ConfigError
 
@@ -87,6 +90,34 @@ class SigningKey:
     kid: str
     algorithm: Algorithm
     key: JoseKey = field(repr=False)
+
+
+class _Registry(JWSRegistry):
+    """Our JWS registry: our algorithms only, room for large bodies.
+
+    ``EdDSA`` is chosen knowingly (the design names it; RFC 9864 prefers ``Ed25519``
+    for new protocols), so the library's per-call deprecation warning is not raised.
+    """
+
+    max_payload_length = 64 * 1024 * 1024
+
+    def get_alg(self, name: str) -> Any:
+        if name not in self.algorithms or (self.allowed and name not in self.allowed):
+            raise JoseError(f"algorithm {name!r} not allowed")
+        return self.algorithms[name]
+
+
+def jws_registry(
+    algorithms: Collection[str], headers: dict[str, HeaderParameter] | None = None
+) -> JWSRegistry:
+    """A joserfc registry allowing exactly ``algorithms`` and the extra ``headers``."""
+    return _Registry(header_registry=headers, algorithms=list(algorithms))
+
+
+class KeyLookup(Protocol):
+    """Where a verifier finds keys by id. :class:`KeyStore` and :class:`JwksKeyLookup` are."""
+
+    def lookup(self, kid: str) -> PublicKeyInfo | None: ...
 
 
 def _algorithm_of(key: JoseKey) -> Algorithm:
@@ -284,3 +315,33 @@ class KeyStore:
                 removed.append(kid)
         self._scan()
         return removed
+
+
+class JwksKeyLookup:
+    """Keys from a published JWKS (e.g. ``/.well-known/jwks.json``): all treated as valid.
+
+    For verifying with keys this process does not hold as files (offline ``log
+    verify``, another gateway's envelopes). Keys of other types or curves are skipped.
+    """
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self._keys: dict[str, PublicKeyInfo] = {}
+        for item in jwks.get("keys", []):
+            kid = item.get("kid")
+            if not isinstance(kid, str):
+                continue
+            key: JoseKey
+            if item.get("kty") == "EC" and item.get("crv") == "P-256":
+                key = ECKey.import_key(item)
+            elif item.get("kty") == "OKP" and item.get("crv") == "Ed25519":
+                key = OKPKey.import_key(item)
+            else:
+                continue
+            try:
+                created = kid_created_at(kid)
+            except ValueError:
+                created = datetime.fromtimestamp(0, UTC)
+            self._keys[kid] = PublicKeyInfo(kid, _algorithm_of(key), key, created, None, None)
+
+    def lookup(self, kid: str) -> PublicKeyInfo | None:
+        return self._keys.get(kid)

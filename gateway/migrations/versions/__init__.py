@@ -1,0 +1,1 @@
+"""Alembic revisions: ``0001`` (initial store schema), then one file per change."""

@@ -1,0 +1,273 @@
+"""Verifying the evidence log: walk every chain and every checkpoint, name what fails.
+
+What it is for: ``tthc-gateway log verify``. The report names the first record of each
+chain that does not verify, and every checkpoint that does not.
+
+Rules (what is checked, and the ``reason`` codes of a :class:`Problem`):
+- ``missing``: a sequence number is absent (a record deleted). Names the absent one.
+- ``altered``: a record's content does not match its own hash (a byte changed).
+- ``link_broken``: a record's hash is not what the next record links to (the record
+  was rewritten with a recomputed hash, or reordered). Names the earlier record.
+- ``body_mismatch``: an encrypted body fails to decrypt or its digest differs (only
+  with the encryption key), or a clear body's digest differs.
+- ``checkpoint_signature``: a checkpoint's JWS does not verify (or names an unknown
+  key), or its stored payload differs from what was signed. Names the checkpoint.
+- ``checkpoint_mismatch``: a checkpoint signed a head the chain does not have (the
+  record changed, or was deleted from the tail). Names the record.
+- Checkpoints are verified with any key the lookup knows, retired or not: evidence
+  outlives the retention of envelope keys.
+- Records are streamed in (chain, seq) order; memory holds only checkpoint heads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from joserfc import jws
+from joserfc.errors import JoseError
+from sqlalchemy import Engine, select
+
+from gateway.keys import KeyLookup, jws_registry
+from gateway.store.evidence_format import (
+    GENESIS,
+    check_encryption_key,
+    decrypt_body,
+    record_hash,
+    sha256_hex,
+)
+from gateway.store.schema import evidence_checkpoints, evidence_records
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that does not verify. ``seq`` names the record, ``checkpoint_id`` the
+    checkpoint (either or both)."""
+
+    reason: str
+    chain_id: str | None
+    seq: int | None
+    checkpoint_id: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.chain_id is not None:
+            where.append(f"record {self.chain_id}#{self.seq}")
+        if self.checkpoint_id is not None:
+            where.append(f"checkpoint {self.checkpoint_id}")
+        return f"{' / '.join(where)}: {self.reason}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    chains: int
+    records: int
+    checkpoints: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+
+@dataclass(frozen=True)
+class _SignedHead:
+    checkpoint_id: int
+    chain_id: str
+    seq: int
+    hash: str
+
+
+def _checkpoints(
+    engine: Engine, key_lookup: KeyLookup, problems: list[Problem]
+) -> tuple[int, list[_SignedHead]]:
+    heads: list[_SignedHead] = []
+    count = 0
+    with engine.connect() as connection:
+        rows = connection.execute(select(evidence_checkpoints).order_by(evidence_checkpoints.c.id))
+        for row in rows.mappings():
+            count += 1
+            checkpoint_id = int(row["id"])
+            info = key_lookup.lookup(row["kid"])
+            if info is None:
+                problems.append(
+                    Problem(
+                        "checkpoint_signature",
+                        None,
+                        None,
+                        checkpoint_id,
+                        f"unknown key {row['kid']}",
+                    )
+                )
+                continue
+            try:
+                obj = jws.deserialize_compact(
+                    row["jws"], info.key, registry=jws_registry([info.algorithm])
+                )
+                if obj.headers().get("kid") != row["kid"]:
+                    raise JoseError("kid differs from the stored kid")
+                payload: dict[str, Any] = json.loads(obj.payload)
+            except (JoseError, ValueError) as error:
+                problems.append(
+                    Problem(
+                        "checkpoint_signature",
+                        None,
+                        None,
+                        checkpoint_id,
+                        f"does not verify ({error})",
+                    )
+                )
+                continue
+            if (
+                obj.payload.decode("utf-8") != row["payload"]
+                or payload.get("writer") != row["writer_chain_id"]
+            ):
+                problems.append(
+                    Problem(
+                        "checkpoint_signature",
+                        None,
+                        None,
+                        checkpoint_id,
+                        "stored payload differs from the signed one",
+                    )
+                )
+                continue
+            for chain_id, head in sorted(payload.get("heads", {}).items()):
+                heads.append(
+                    _SignedHead(checkpoint_id, chain_id, int(head["seq"]), str(head["hash"]))
+                )
+    return count, heads
+
+
+def _walk(
+    rows: Iterable[Any],
+    cipher: Any,
+    wanted: set[tuple[str, int]],
+    seen: dict[tuple[str, int], str],
+    last_seq: dict[str, int],
+    problems: list[Problem],
+) -> int:
+    count = 0
+    chain: str | None = None
+    expected, prev_hash, prev_seq, failed = 1, GENESIS, 0, False
+    for row in rows:
+        count += 1
+        if row.chain_id != chain:
+            chain, expected, prev_hash, prev_seq, failed = row.chain_id, 1, GENESIS, 0, False
+        last_seq[row.chain_id] = int(row.seq)
+        stored = row.hash
+        if (row.chain_id, int(row.seq)) in wanted:
+            seen[(row.chain_id, int(row.seq))] = stored
+        if failed:
+            continue
+        blob = None if row.body_blob is None else bytes(row.body_blob)
+        seq = int(row.seq)
+        problem: Problem | None = None
+        if seq != expected:
+            problem = Problem(
+                "missing",
+                row.chain_id,
+                expected,
+                None,
+                f"record #{expected} is absent (the chain goes from #{prev_seq} to #{seq})",
+            )
+        else:
+            actual = record_hash(
+                chain_id=row.chain_id, seq=seq, at=row.at, direction=row.direction,
+                partner=row.partner, message_id=row.message_id, correlation_id=row.correlation_id,
+                dossier_code=row.dossier_code, body_sha256=row.body_sha256,
+                body_policy=row.body_policy, body_blob=blob, signature=row.signature,
+                prev_hash=row.prev_hash,
+            )  # fmt: skip
+            if actual != stored:
+                problem = Problem(
+                    "altered", row.chain_id, seq, None, "content does not match its hash"
+                )
+            elif row.prev_hash != prev_hash:
+                problem = Problem(
+                    "link_broken", row.chain_id, prev_seq, None,
+                    f"record #{seq} links to another hash than this record has",
+                )  # fmt: skip
+            else:
+                problem = _body_problem(row, blob, cipher)
+        if problem is not None:
+            problems.append(problem)
+            failed = True
+            continue
+        expected, prev_hash, prev_seq = seq + 1, stored, seq
+    return count
+
+
+def _body_problem(row: Any, blob: bytes | None, cipher: Any) -> Problem | None:
+    if row.body_policy == "none" and blob is not None and sha256_hex(blob) != row.body_sha256:
+        return Problem(
+            "body_mismatch", row.chain_id, int(row.seq), None, "clear body digest differs"
+        )
+    if row.body_policy == "encrypted" and cipher is not None:
+        try:
+            body = decrypt_body(cipher, blob or b"", row.chain_id, int(row.seq))
+        except (InvalidTag, ValueError):
+            return Problem(
+                "body_mismatch", row.chain_id, int(row.seq), None, "body does not decrypt"
+            )
+        if sha256_hex(body) != row.body_sha256:
+            return Problem("body_mismatch", row.chain_id, int(row.seq), None, "body digest differs")
+    return None
+
+
+def verify(
+    engine: Engine,
+    key_lookup: KeyLookup,
+    *,
+    encryption_key: bytes | None = None,
+    batch_size: int = 2000,
+) -> VerifyReport:
+    """Walk every chain and checkpoint; see the module rules."""
+    problems: list[Problem] = []
+    checkpoint_count, signed_heads = _checkpoints(engine, key_lookup, problems)
+    wanted = {(head.chain_id, head.seq) for head in signed_heads}
+    seen: dict[tuple[str, int], str] = {}
+    last_seq: dict[str, int] = {}
+    record_problems: list[Problem] = []
+    cipher = check_encryption_key(encryption_key)
+    with engine.connect().execution_options(stream_results=True, yield_per=batch_size) as conn:
+        rows = conn.execute(
+            select(evidence_records).order_by(evidence_records.c.chain_id, evidence_records.c.seq)
+        )
+        records = _walk(rows, cipher, wanted, seen, last_seq, record_problems)
+    failed_chains = {p.chain_id for p in record_problems}
+    for head in signed_heads:
+        stored = seen.get((head.chain_id, head.seq))
+        if stored == head.hash:
+            continue
+        if head.chain_id in failed_chains:
+            continue  # the chain's first failure is already named
+        named = head.seq
+        if stored is None:
+            end = last_seq.get(head.chain_id, 0)
+            named = end + 1 if end < head.seq else head.seq
+            detail = (
+                f"record absent; checkpoint {head.checkpoint_id} signed the chain up to"
+                f" #{head.seq}, the chain ends at #{end}"
+            )
+        else:
+            detail = f"checkpoint {head.checkpoint_id} signed another hash for this record"
+        record_problems.append(
+            Problem("checkpoint_mismatch", head.chain_id, named, head.checkpoint_id, detail)
+        )
+        failed_chains.add(head.chain_id)
+    record_problems.sort(key=lambda p: (p.chain_id or "", p.seq or 0))
+    return VerifyReport(
+        chains=len(last_seq),
+        records=records,
+        checkpoints=checkpoint_count,
+        problems=tuple(record_problems + problems),
+    )

@@ -1,0 +1,174 @@
+"""Idempotency records for the API's ``Idempotency-Key`` header.
+
+What it is for: a caller that retries a POST with the same key gets the first answer
+again instead of creating a second message; the same key with a different body is a
+client error the API answers with 422.
+
+Rules:
+- A record is keyed by (caller, key): two callers never see each other's keys.
+- ``request_hash`` is the caller's fingerprint of the request (method, path, body);
+  :func:`request_hash` computes the one the API uses.
+- :meth:`IdempotencyStore.begin` reserves the key insert-first before the work is done,
+  so two concurrent requests with one key cannot both run: the loser sees
+  ``in_progress`` (the API answers 409). :meth:`save` stores the response;
+  :meth:`abandon` drops a reservation whose work failed, so the key can be retried.
+- Records expire (``ttl``); an expired record is as good as absent and is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy import Engine, and_, delete, select, update
+
+from gateway.store.db import insert_ignore, read_tx, utcnow, write_tx
+from gateway.store.schema import idempotency
+
+LookupState = Literal["miss", "hit", "mismatch", "in_progress"]
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    """SHA-256 (hex) over method, path and the exact body bytes."""
+    digest = hashlib.sha256()
+    digest.update(method.upper().encode() + b"\n" + path.encode() + b"\n")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class IdempotencyResult:
+    """``miss``: no usable record (after ``begin``: the key is now yours);
+    ``hit``: the stored ``response``; ``mismatch``: same key, different request;
+    ``in_progress``: the first request with this key is still running."""
+
+    state: LookupState
+    response: StoredResponse | None = None
+
+
+class IdempotencyStore:
+    """Idempotency records on one engine (see the module rules)."""
+
+    def __init__(self, engine: Engine, *, ttl: timedelta = timedelta(hours=24)) -> None:
+        self.engine = engine
+        self.ttl = ttl
+
+    def lookup(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
+        """What is stored for (caller, key), compared with ``request_hash``."""
+        with read_tx(self.engine) as connection:
+            row = (
+                connection.execute(
+                    select(idempotency).where(
+                        idempotency.c.caller == caller, idempotency.c.key == key
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or row["expires_at"] <= utcnow():
+            return IdempotencyResult("miss")
+        if row["request_hash"] != request_hash:
+            return IdempotencyResult("mismatch")
+        if row["status"] is None:
+            return IdempotencyResult("in_progress")
+        return IdempotencyResult(
+            "hit",
+            StoredResponse(
+                int(row["status"]),
+                bytes(row["response_body"] or b""),
+                dict(row["response_headers"] or {}),
+            ),
+        )
+
+    def begin(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
+        """Reserve the key; ``miss`` means it is yours now, else what ``lookup`` says."""
+        now = utcnow()
+        with write_tx(self.engine) as connection:
+            connection.execute(
+                delete(idempotency).where(
+                    idempotency.c.caller == caller,
+                    idempotency.c.key == key,
+                    idempotency.c.expires_at <= now,
+                )
+            )
+            inserted = connection.execute(
+                insert_ignore(connection, idempotency).values(
+                    caller=caller,
+                    key=key,
+                    request_hash=request_hash,
+                    status=None,
+                    response_body=None,
+                    response_headers=None,
+                    created_at=now,
+                    expires_at=now + self.ttl,
+                )
+            )
+        if inserted.rowcount == 1:
+            return IdempotencyResult("miss")
+        return self.lookup(caller, key, request_hash)
+
+    def save(
+        self,
+        caller: str,
+        key: str,
+        request_hash: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Store the response for (caller, key) (reserved with ``begin`` or not)."""
+        now = utcnow()
+        values = {
+            "status": status,
+            "response_body": body,
+            "response_headers": dict(headers or {}),
+            "expires_at": now + self.ttl,
+        }
+        with write_tx(self.engine) as connection:
+            updated = connection.execute(
+                update(idempotency)
+                .where(
+                    and_(
+                        idempotency.c.caller == caller,
+                        idempotency.c.key == key,
+                        idempotency.c.request_hash == request_hash,
+                    )
+                )
+                .values(**values)
+            )
+            if updated.rowcount == 0:
+                connection.execute(
+                    insert_ignore(connection, idempotency).values(
+                        caller=caller, key=key, request_hash=request_hash, created_at=now, **values
+                    )
+                )
+
+    def abandon(self, caller: str, key: str, request_hash: str) -> None:
+        """Drop an unfinished reservation (the work failed; the caller may retry)."""
+        with write_tx(self.engine) as connection:
+            connection.execute(
+                delete(idempotency).where(
+                    idempotency.c.caller == caller,
+                    idempotency.c.key == key,
+                    idempotency.c.request_hash == request_hash,
+                    idempotency.c.status.is_(None),
+                )
+            )
+
+    def purge_expired(self) -> int:
+        """Delete expired records; returns how many."""
+        with write_tx(self.engine) as connection:
+            result = connection.execute(
+                delete(idempotency).where(idempotency.c.expires_at <= utcnow())
+            )
+        return int(result.rowcount)

@@ -1,0 +1,156 @@
+"""The store's tables, as SQLAlchemy Core metadata (the runtime view of migration 0001).
+
+Rules:
+- Alembic owns the schema: a change here needs a new revision in
+  ``gateway/migrations/versions`` (tests compare the two).
+- ``audit`` and ``evidence_records``/``evidence_checkpoints`` are append-only: the
+  migration adds triggers refusing UPDATE and DELETE; the code never issues them.
+- Ids are strings chosen by the gateway (message ids, chain ids); event and audit rows
+  use an integer surrogate key only to keep insertion order.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from gateway.store.db import UTCDateTime
+
+metadata = MetaData()
+
+# BigInteger autoincrement on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+_SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("dossier_code", String(64), nullable=True),
+    Column("partner", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("body", LargeBinary, nullable=False),
+    Column("jws", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("replay_of", String(64), nullable=True),
+    Index("ix_messages_status_updated", "status", "updated_at"),
+    Index("ix_messages_created", "created_at"),
+    Index("ix_messages_dossier", "dossier_code"),
+    Index("ix_messages_partner_type", "partner", "type"),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), ForeignKey("messages.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("status", String(16), nullable=True),
+    Column("attempt", Integer, nullable=True),
+    Column("detail", Text, nullable=True),
+    Index("ix_message_events_message", "message_id", "id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", String(64), ForeignKey("messages.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("available_at", UTCDateTime, nullable=False),
+    Index("ix_outbox_available", "available_at"),
+)
+
+processed = Table(
+    "processed",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("message_id", String(64), primary_key=True),
+    Column("state", String(8), nullable=False),
+    Column("token", String(32), nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("claims", Integer, nullable=False, default=1),
+    Column("outcome", JSON, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=True),
+)
+
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("caller", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("response_headers", JSON, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_idempotency_expires", "expires_at"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", JSON, nullable=True),
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_target", "target"),
+)
+
+evidence_records = Table(
+    "evidence_records",
+    metadata,
+    Column("chain_id", String(96), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("direction", String(3), nullable=False),
+    Column("partner", String(32), nullable=False),
+    Column("message_id", String(64), nullable=True),
+    Column("correlation_id", String(128), nullable=True),
+    Column("dossier_code", String(64), nullable=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("body_policy", String(9), nullable=False),
+    Column("body_blob", LargeBinary, nullable=True),
+    Column("signature", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_evidence_records_message", "message_id"),
+    Index("ix_evidence_records_at", "at"),
+)
+
+evidence_checkpoints = Table(
+    "evidence_checkpoints",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("writer_chain_id", String(96), nullable=False),
+    Column("kid", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("jws", Text, nullable=False),
+    Index("ix_evidence_checkpoints_writer", "writer_chain_id", "id"),
+)
+
+APPEND_ONLY_TABLES = ("audit", "evidence_records", "evidence_checkpoints")
