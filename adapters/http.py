@@ -1,0 +1,350 @@
+"""The HTTP plumbing every partner client shares: session, limits, breaker, evidence.
+
+One :class:`PartnerHttp` per partner wraps a ``requests.Session`` built by
+:func:`build_session` from that partner's :class:`HttpConfig`. Every call goes through
+:meth:`PartnerHttp.send`, which applies the rules below, so no client can forget one.
+
+Rules:
+- TLS from configuration: ``ca_bundle`` is the only trust store used (``trust_env`` is
+  off, so ``REQUESTS_CA_BUNDLE``/``.netrc`` cannot change it), ``client_cert`` +
+  ``client_key`` are presented. ``http://`` is refused unless ``allow_plain_http`` is
+  explicitly true (the mocks); redirects are never followed.
+- Every call has a connect and a read timeout, and the whole answer must arrive within
+  ``total_timeout``; answers are streamed and refused past ``max_answer_bytes`` (counted
+  after decompression, so a gzip bomb is refused too).
+- Retries only when the caller says the call is an idempotent read (``idempotent=True``,
+  the synchronous lookups), only for transient failures, at most ``read_retries`` more
+  times with a short exponential backoff. Never through an open circuit.
+- Classification into :mod:`gateway.domain.errors`: timeout -> ``UpstreamTimeout``;
+  connection error, 5xx, 429, open circuit -> ``UpstreamUnavailable``; other statuses
+  the caller did not ``expect`` -> ``UpstreamRejected`` (4xx) or ``UpstreamMalformed``;
+  oversized answer -> ``UpstreamMalformed``. Messages name the partner, the operation
+  and what happened; never a body, never personal data.
+- Every request and every answer is handed to the :class:`ExchangeRecorder` with the
+  call's correlation id, message id and dossier code; ``personal`` marks bodies that
+  carry personal data (population).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from adapters._breaker import BreakerSnapshot, BreakerState, CircuitBreaker
+from gateway.domain.errors import (
+    ConfigError,
+    UpstreamError,
+    UpstreamMalformed,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.domain.exchange import Exchange, ExchangeRecorder
+
+__all__ = [
+    "NO_CONTEXT",
+    "BreakerSnapshot",
+    "BreakerState",
+    "CallContext",
+    "CircuitBreaker",
+    "HttpAnswer",
+    "HttpConfig",
+    "PartnerHttp",
+    "build_session",
+]
+
+USER_AGENT = "tthc-gateway"
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """One partner's connection settings (filled by the composition root)."""
+
+    partner: str
+    base_url: str
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    total_timeout: float | None = None  # default: connect_timeout + read_timeout
+    max_answer_bytes: int = 4 * 1024 * 1024
+    ca_bundle: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    allow_plain_http: bool = False
+    proxy: str = ""
+    failure_threshold: int = 5
+    reset_after: float = 30.0
+    read_retries: int = 2
+    retry_backoff: float = 0.2
+
+    @property
+    def deadline(self) -> float:
+        return self.total_timeout or (self.connect_timeout + self.read_timeout)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What ties a call to its message in the evidence log."""
+
+    correlation_id: str = ""
+    message_id: str = ""
+    dossier_code: str = ""
+
+
+NO_CONTEXT = CallContext()
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """A partner's complete answer (status, lower-case headers, body within the cap)."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def check_url(config: HttpConfig, url: str) -> None:
+    """Refuse a URL that is not https (or http with ``allow_plain_http``); ConfigError."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "https" or (scheme == "http" and config.allow_plain_http):
+        return
+    if scheme == "http":
+        raise ConfigError(
+            f"adapters.{config.partner}: plain http URL refused; set allow_plain_http "
+            "explicitly (only for mocks)"
+        )
+    raise ConfigError(f"adapters.{config.partner}: URL scheme {scheme!r} is not http(s)")
+
+
+def build_session(config: HttpConfig) -> requests.Session:
+    """A ``requests.Session`` for one partner with its TLS material and no env influence."""
+    check_url(config, config.base_url)
+    if bool(config.client_cert) != bool(config.client_key):
+        raise ConfigError(
+            f"adapters.{config.partner}: client_cert and client_key must be given together"
+        )
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = config.ca_bundle or True
+    if config.client_cert:
+        session.cert = (config.client_cert, config.client_key)
+    if config.proxy:
+        session.proxies = {"http": config.proxy, "https": config.proxy}
+    adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=16)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """``iter_content`` wraps a read timeout in a ConnectionError: unwrap it."""
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, urllib3.exceptions.ReadTimeoutError)
+
+
+class PartnerHttp:
+    """The I/O core of one partner's client; see the module docstring."""
+
+    def __init__(
+        self,
+        config: HttpConfig,
+        recorder: ExchangeRecorder,
+        *,
+        session: requests.Session | None = None,
+        breaker: CircuitBreaker | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.partner = config.partner
+        self.recorder = recorder
+        self.session = session if session is not None else build_session(config)
+        self.breaker = breaker or CircuitBreaker(
+            config.partner,
+            failure_threshold=config.failure_threshold,
+            reset_after=config.reset_after,
+        )
+        self._sleep = sleep
+
+    def url(self, path: str) -> str:
+        """``base_url`` joined with ``path`` (an absolute URL is returned as is)."""
+        if "://" in path:
+            return path
+        if not path:
+            return self.config.base_url
+        return self.config.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        context: CallContext = NO_CONTEXT,
+        expect: Collection[int] = (200,),
+        idempotent: bool = False,
+        personal: bool = False,
+        record: bool = True,
+    ) -> HttpAnswer:
+        """One call with the layer's rules; returns an answer whose status is in ``expect``."""
+        url = self.url(path)
+        check_url(self.config, url)
+        attempts = 1 + (max(0, self.config.read_retries) if idempotent else 0)
+        for attempt in range(attempts):
+            self.breaker.before_call()  # an open circuit is never retried through
+            try:
+                answer = self._once(
+                    method, url, operation, body, headers, context, personal, record
+                )
+            except (UpstreamTimeout, UpstreamUnavailable):
+                self.breaker.record_failure()
+                if attempt + 1 >= attempts:
+                    raise
+                self._sleep(self.config.retry_backoff * (2**attempt))
+                continue
+            except UpstreamError:
+                self.breaker.record_success()  # the partner answered: the link is up
+                raise
+            except BaseException:
+                self.breaker.release()
+                raise
+            if answer.status >= 500 or answer.status == 429:
+                if answer.status in expect:  # e.g. a SOAP Fault the caller classifies
+                    self.breaker.record_success()
+                    return answer
+                self.breaker.record_failure()
+                if attempt + 1 >= attempts:
+                    raise UpstreamUnavailable(
+                        self.partner, f"{operation}: HTTP {answer.status} from the partner"
+                    )
+                self._sleep(self.config.retry_backoff * (2**attempt))
+                continue
+            self.breaker.record_success()
+            if answer.status in expect:
+                return answer
+            if 400 <= answer.status < 500:
+                raise UpstreamRejected(
+                    self.partner, f"{operation}: refused with HTTP {answer.status}"
+                )
+            raise UpstreamMalformed(self.partner, f"{operation}: unexpected HTTP {answer.status}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        context: CallContext,
+        personal: bool,
+        record: bool,
+    ) -> HttpAnswer:
+        if record:
+            self._record(operation, "out", body, context, personal, None)
+        config = self.config
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method,
+                url,
+                data=body or None,
+                headers=dict(headers or {}),
+                timeout=(config.connect_timeout, config.read_timeout),
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.exceptions.Timeout as exc:
+            raise UpstreamTimeout(
+                self.partner, f"{operation}: no answer within {config.read_timeout} s"
+            ) from exc
+        except requests.exceptions.SSLError as exc:
+            raise UpstreamUnavailable(
+                self.partner, f"{operation}: TLS handshake failed ({type(exc).__name__})"
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise UpstreamUnavailable(
+                self.partner, f"{operation}: connection failed ({type(exc).__name__})"
+            ) from exc
+        with response:
+            content = self._read_capped(response, operation, started)
+            answer = HttpAnswer(
+                status=response.status_code,
+                headers={key.lower(): value for key, value in response.headers.items()},
+                body=content,
+            )
+        if record:
+            self._record(operation, "in", content, context, personal, answer.status)
+        return answer
+
+    def _read_capped(self, response: requests.Response, operation: str, started: float) -> bytes:
+        limit = self.config.max_answer_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise UpstreamMalformed(
+                self.partner,
+                f"{operation}: answer declares {declared} bytes, over the {limit}-byte limit",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamMalformed(
+                        self.partner, f"{operation}: answer over the {limit}-byte limit"
+                    )
+                if time.monotonic() - started > self.config.deadline:
+                    raise UpstreamTimeout(
+                        self.partner,
+                        f"{operation}: answer not complete within {self.config.deadline} s",
+                    )
+                chunks.append(chunk)
+        except requests.exceptions.ConnectionError as exc:
+            if _is_read_timeout(exc):
+                raise UpstreamTimeout(
+                    self.partner, f"{operation}: answer stalled past {self.config.read_timeout} s"
+                ) from exc
+            raise UpstreamUnavailable(
+                self.partner, f"{operation}: connection lost while reading the answer"
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise UpstreamMalformed(
+                self.partner, f"{operation}: answer could not be decoded ({type(exc).__name__})"
+            ) from exc
+        return b"".join(chunks)
+
+    def _record(
+        self,
+        operation: str,
+        direction: str,
+        body: bytes,
+        context: CallContext,
+        personal: bool,
+        status: int | None,
+    ) -> None:
+        self.recorder.record(
+            Exchange(
+                partner=self.partner,
+                operation=operation,
+                direction="out" if direction == "out" else "in",
+                body=body,
+                correlation_id=context.correlation_id,
+                message_id=context.message_id,
+                dossier_code=context.dossier_code,
+                personal=personal,
+                status=status,
+            )
+        )
