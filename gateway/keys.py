@@ -17,8 +17,9 @@ Rules:
   ``EdDSA``. The store's ``algorithm`` only chooses what :meth:`KeyStore.generate` makes.
 - Private key material never appears in a ``repr``, a log line or an exception; only
   key ids and algorithms do. Parsed keys are cached: signing and verification are on
-  the hot path. An unknown kid makes the store rescan its directory (at most once a
-  second), so a rotation done by another process is picked up without a restart.
+  the hot path. The store rescans its directory every few seconds, and at once (at
+  most once a second) on an unknown kid, so a rotation done by another process is
+  picked up without a restart. Key files appear atomically (written aside, then linked).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA")
 JoseKey = ECKey | OKPKey
 
 _KID_RE = re.compile(r"^gw-(\d{8}T\d{6}Z)(?:-(\d+))?$")
-_RESCAN_INTERVAL_S = 1.0
+_RESCAN_UNKNOWN_S = 1.0
+_RESCAN_INTERVAL_S = 5.0
 
 
 def _utcnow() -> datetime:
@@ -162,6 +164,7 @@ class KeyStore:
         self._lock = threading.Lock()
         self._keys: dict[str, JoseKey] = {}
         self._order: list[str] = []
+        self._infos: dict[str, PublicKeyInfo] = {}
         self._scanned_at = 0.0
         self._scan()
 
@@ -200,42 +203,48 @@ class KeyStore:
                     kids.append(kid)
             for gone in set(self._keys) - set(kids):
                 del self._keys[gone]
-            self._order = sorted(kids, key=_kid_sort_key)
+            order = sorted(kids, key=_kid_sort_key)
+            infos: dict[str, PublicKeyInfo] = {}
+            for index, kid in enumerate(order):
+                key = self._keys[kid]
+                retired_at = kid_created_at(order[index + 1]) if index + 1 < len(order) else None
+                infos[kid] = PublicKeyInfo(
+                    kid=kid,
+                    algorithm=_algorithm_of(key),
+                    key=key,
+                    created_at=kid_created_at(kid),
+                    retired_at=retired_at,
+                    expires_at=None if retired_at is None else retired_at + self.retention,
+                )
+            self._order, self._infos = order, infos
             self._scanned_at = time.monotonic()
+
+    def _refresh(self, *, unknown: bool = False) -> None:
+        age = time.monotonic() - self._scanned_at
+        if age >= (_RESCAN_UNKNOWN_S if unknown else _RESCAN_INTERVAL_S):
+            self._scan()
 
     def kids(self) -> list[str]:
         """All key ids on disk, oldest first."""
+        self._refresh()
         return list(self._order)
 
     def active(self) -> SigningKey:
         """The newest key: the one to sign with. ConfigError when there is none."""
+        self._refresh()
         if not self._order:
             raise ConfigError(f"keys.directory: no signing key in {self.directory}")
-        kid = self._order[-1]
-        key = self._keys[kid]
-        return SigningKey(kid=kid, algorithm=_algorithm_of(key), key=key)
+        info = self._infos[self._order[-1]]
+        return SigningKey(kid=info.kid, algorithm=info.algorithm, key=info.key)
 
     def lookup(self, kid: str) -> PublicKeyInfo | None:
         """The key with this id and its standing (active, retired, expired), or None.
 
-        An unknown id triggers a directory rescan (rate-limited) before answering None.
+        An unknown id triggers a directory rescan (at most once a second) before
+        answering None; known ids are re-checked every few seconds for rotations.
         """
-        if kid not in self._keys and time.monotonic() - self._scanned_at >= _RESCAN_INTERVAL_S:
-            self._scan()
-        order = self._order
-        if kid not in self._keys or kid not in order:
-            return None
-        key = self._keys[kid]
-        index = order.index(kid)
-        retired_at = kid_created_at(order[index + 1]) if index + 1 < len(order) else None
-        return PublicKeyInfo(
-            kid=kid,
-            algorithm=_algorithm_of(key),
-            key=key,
-            created_at=kid_created_at(kid),
-            retired_at=retired_at,
-            expires_at=None if retired_at is None else retired_at + self.retention,
-        )
+        self._refresh(unknown=kid not in self._infos)
+        return self._infos.get(kid)
 
     def public_key(self, kid: str) -> JoseKey | None:
         """The verification key for ``kid`` if it is active or within retention, else None."""
@@ -280,19 +289,22 @@ class KeyStore:
             raise ConfigError(
                 f"keys.directory: newest key {self._order[-1]} is dated after the clock ({stamp})"
             )
-        suffix = 0
-        while True:
-            kid = f"gw-{stamp}" + (f"-{suffix}" if suffix else "")
-            try:
-                fd = os.open(
-                    self.directory / f"{kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-                )
-            except FileExistsError:
-                suffix += 1
-                continue
-            break
+        temporary = self.directory / f".{stamp}-{os.getpid()}-{threading.get_ident()}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
+        suffix = 0
+        try:
+            while True:
+                kid = f"gw-{stamp}" + (f"-{suffix}" if suffix else "")
+                try:
+                    os.link(temporary, self.directory / f"{kid}.pem")  # atomic, never overwrites
+                except FileExistsError:
+                    suffix += 1
+                    continue
+                break
+        finally:
+            temporary.unlink(missing_ok=True)
         self._scan()
         return self.active()
 
