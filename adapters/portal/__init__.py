@@ -1,0 +1,1 @@
+"""Adapter for the National Public Service Portal (DVCQG): REST and SOAP bindings."""
