@@ -1,0 +1,1 @@
+"""Application services: the gateway's flows, wired by :mod:`gateway.bootstrap`."""

@@ -1,0 +1,161 @@
+"""Dossier flows: the city syncs dossiers and progress to the portal; the portal pushes new ones.
+
+Rules:
+- Outbound (``POST /v1/dossiers``, ``.../progress``): identifiers are parsed, the status
+  change is checked against the last status the gateway accepted for that dossier
+  (``dossier_states``), and only then is the message signed and queued. An illegal
+  transition is refused here, with both statuses named, and nothing is queued.
+  The first status the gateway sees for a dossier may be any status (dossiers created
+  before the gateway existed).
+- The state is advanced only after the message is stored, with a compare-and-set on the
+  previous status, so two concurrent syncs cannot both pass the check from one status.
+- Inbound (the portal's push of a dossier submitted online): the message id is derived
+  from ``MaHoSo``, so a repeated push is stored once and delivered to the city once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from gateway.domain.errors import Conflict, InvalidInput
+from gateway.domain.identifiers import AgencyCode, DossierCode, ProcedureCode
+from gateway.domain.messages import MessageType
+from gateway.domain.status import DossierStatus, check_transition
+from gateway.flows.acceptor import Accepted, Acceptor, derived_message_id
+from gateway.flows.tables import dossier_states
+from gateway.store.db import read_tx, utcnow, write_tx
+
+
+class DossierStates:
+    """The last accepted status of each dossier."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def current(self, dossier_code: str) -> DossierStatus | None:
+        with read_tx(self._engine) as connection:
+            status = connection.execute(
+                select(dossier_states.c.status).where(dossier_states.c.dossier_code == dossier_code)
+            ).scalar_one_or_none()
+        return None if status is None else DossierStatus(status)
+
+    def advance(
+        self, dossier_code: str, previous: DossierStatus | None, new: DossierStatus, message_id: str
+    ) -> None:
+        """Compare-and-set from ``previous`` to ``new``; Conflict if someone moved it meanwhile."""
+        now = utcnow()
+        with write_tx(self._engine) as connection:
+            if previous is None:
+                try:
+                    connection.execute(
+                        dossier_states.insert().values(
+                            dossier_code=dossier_code,
+                            status=int(new),
+                            last_message_id=message_id,
+                            updated_at=now,
+                        )
+                    )
+                    return
+                except IntegrityError:
+                    raise _moved(dossier_code) from None
+            result = connection.execute(
+                update(dossier_states)
+                .where(dossier_states.c.dossier_code == dossier_code)
+                .where(dossier_states.c.status == int(previous))
+                .values(status=int(new), last_message_id=message_id, updated_at=now)
+            )
+            if result.rowcount != 1:
+                raise _moved(dossier_code)
+
+
+def _moved(dossier_code: str) -> Conflict:
+    return Conflict(f"dossier {dossier_code}: its status changed concurrently; send again")
+
+
+def _field(document: Mapping[str, Any], name: str) -> Any:
+    if name not in document or document[name] in (None, ""):
+        raise InvalidInput(f"{name}: required", field=name)
+    return document[name]
+
+
+def parse_dossier_identifiers(record: Mapping[str, Any]) -> tuple[DossierCode, DossierStatus]:
+    """Parse MaHoSo, MaTTHC, DonViXuLy (when present) and TrangThaiHoSo of a record."""
+    code = DossierCode.parse(_field(record, "MaHoSo"))
+    ProcedureCode.parse(_field(record, "MaTTHC"))
+    if record.get("DonViXuLy"):
+        AgencyCode.parse(record["DonViXuLy"])
+    status = DossierStatus.parse(_field(record, "TrangThaiHoSo"))
+    return code, status
+
+
+class DossierFlows:
+    def __init__(self, acceptor: Acceptor, states: DossierStates) -> None:
+        self._acceptor = acceptor
+        self._states = states
+
+    def sync(self, record: Mapping[str, Any], *, correlation_id: str) -> Accepted:
+        """Queue ``DongBoHoSoMC`` for one dossier record."""
+        code, status = parse_dossier_identifiers(record)
+        return self._queue(MessageType.PORTAL_DOSSIER_SYNC, record, code, status, correlation_id)
+
+    def progress(
+        self, dossier_code: str, progress: Mapping[str, Any], *, correlation_id: str
+    ) -> Accepted:
+        """Queue ``CapNhatTienDoHoSoMC`` for one dossier's progress entry."""
+        code = DossierCode.parse(dossier_code)
+        if progress.get("MaHoSo", code.value) != code.value:
+            raise InvalidInput(
+                f"MaHoSo {progress.get('MaHoSo')!r} differs from the path's dossier code",
+                field="MaHoSo",
+            )
+        status = DossierStatus.parse(_field(progress, "TrangThai"), field="TrangThai")
+        document = {**progress, "MaHoSo": code.value}
+        return self._queue(MessageType.PORTAL_DOSSIER_PROGRESS, document, code, status, correlation_id)
+
+    def _queue(
+        self,
+        message_type: MessageType,
+        document: Mapping[str, Any],
+        code: DossierCode,
+        status: DossierStatus,
+        correlation_id: str,
+    ) -> Accepted:
+        current = self._states.current(code.value)
+        if current is not None:
+            check_transition(current, status, dossier_code=code.value)
+        accepted = self._acceptor.accept(
+            message_type, dict(document), correlation_id=correlation_id, dossier_code=code.value
+        )
+        if current != status or current is None:
+            self._states.advance(code.value, current, status, accepted.message_id)
+        return accepted
+
+    def submitted_on_portal(
+        self, record: Mapping[str, Any], *, correlation_id: str, received_at: datetime
+    ) -> Accepted:
+        """A dossier a citizen submitted on the portal: queue it for the city, once."""
+        code, status = parse_dossier_identifiers(record)
+        if status is not DossierStatus.NEWLY_REGISTERED:
+            raise InvalidInput(
+                f"TrangThaiHoSo {int(status)}: a dossier submitted on the portal must be 1",
+                field="TrangThaiHoSo",
+            )
+        event = {
+            "event": MessageType.CITY_DOSSIER_SUBMITTED.value,
+            "receivedAt": received_at.strftime("%Y%m%d%H%M%S"),
+            "dossier": dict(record),
+        }
+        return self._acceptor.accept(
+            MessageType.CITY_DOSSIER_SUBMITTED,
+            event,
+            correlation_id=correlation_id,
+            dossier_code=code.value,
+            message_id=derived_message_id("portal-submitted", code.value),
+            source="portal",
+        )
