@@ -1,0 +1,1 @@
+"""Mock of the electronic data warehouse (Kho dữ liệu): digitised results of seeded citizens."""
