@@ -17,8 +17,8 @@ Rules:
   ``EdDSA``. The store's ``algorithm`` only chooses what :meth:`KeyStore.generate` makes.
 - Private key material never appears in a ``repr``, a log line or an exception; only
   key ids and algorithms do. Parsed keys are cached: signing and verification are on
-  the hot path. The store rescans its directory every few seconds, and at once (at
-  most once a second) on an unknown kid, so a rotation done by another process is
+  the hot path. The store relists its directory every few seconds, and at once on an
+  unknown kid, so a rotation done by another process is
   picked up without a restart. Key files appear atomically (written aside, then linked).
 """
 
@@ -48,7 +48,7 @@ ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA")
 JoseKey = ECKey | OKPKey
 
 _KID_RE = re.compile(r"^gw-(\d{8}T\d{6}Z)(?:-(\d+))?$")
-_RESCAN_UNKNOWN_S = 1.0
+_RESCAN_UNKNOWN_S = 0.0  # a directory listing; parsing only happens for new files
 _RESCAN_INTERVAL_S = 5.0
 
 
@@ -192,15 +192,14 @@ class KeyStore:
     def _scan(self) -> None:
         """(Re)load key files; parsed keys already cached are kept."""
         with self._lock:
-            kids: list[str] = []
-            if self.directory.is_dir():
-                for path in self.directory.glob("gw-*.pem"):
-                    kid = path.stem
-                    if _KID_RE.match(kid) is None:
-                        continue
-                    if kid not in self._keys:
-                        self._keys[kid] = _load_pem(path)
-                    kids.append(kid)
+            names = os.listdir(self.directory) if self.directory.is_dir() else []
+            kids = [n[:-4] for n in names if n.endswith(".pem") and _KID_RE.match(n[:-4])]
+            if set(kids) == set(self._order) and self._infos:
+                self._scanned_at = time.monotonic()
+                return
+            for kid in kids:
+                if kid not in self._keys:
+                    self._keys[kid] = _load_pem(self.directory / f"{kid}.pem")
             for gone in set(self._keys) - set(kids):
                 del self._keys[gone]
             order = sorted(kids, key=_kid_sort_key)
@@ -240,8 +239,9 @@ class KeyStore:
     def lookup(self, kid: str) -> PublicKeyInfo | None:
         """The key with this id and its standing (active, retired, expired), or None.
 
-        An unknown id triggers a directory rescan (at most once a second) before
-        answering None; known ids are re-checked every few seconds for rotations.
+        An unknown id triggers a directory listing (cheap; files are parsed only when
+        new) before answering None; otherwise the listing is re-checked every few
+        seconds, to see rotations made by other processes.
         """
         self._refresh(unknown=kid not in self._infos)
         return self._infos.get(kid)
