@@ -16,7 +16,6 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -136,9 +135,7 @@ class DossierFlows:
             self._states.advance(code.value, current, status, accepted.message_id)
         return accepted
 
-    def submitted_on_portal(
-        self, record: Mapping[str, Any], *, correlation_id: str, received_at: datetime
-    ) -> Accepted:
+    def submitted_on_portal(self, record: Mapping[str, Any], *, correlation_id: str) -> Accepted:
         """A dossier a citizen submitted on the portal: queue it for the city, once."""
         code, status = parse_dossier_identifiers(record)
         if status is not DossierStatus.NEWLY_REGISTERED:
@@ -146,16 +143,18 @@ class DossierFlows:
                 f"TrangThaiHoSo {int(status)}: a dossier submitted on the portal must be 1",
                 field="TrangThaiHoSo",
             )
-        event = {
-            "event": MessageType.CITY_DOSSIER_SUBMITTED.value,
-            "receivedAt": received_at.strftime("%Y%m%d%H%M%S"),
-            "dossier": dict(record),
-        }
-        return self._acceptor.accept(
-            MessageType.CITY_DOSSIER_SUBMITTED,
-            event,
-            correlation_id=correlation_id,
-            dossier_code=code.value,
-            message_id=derived_message_id("portal-submitted", code.value),
-            source="portal",
-        )
+        event = {"event": MessageType.CITY_DOSSIER_SUBMITTED.value, "dossier": dict(record)}
+        message_id = derived_message_id("portal-submitted", code.value)
+        try:
+            return self._acceptor.accept(
+                MessageType.CITY_DOSSIER_SUBMITTED,
+                event,
+                correlation_id=correlation_id,
+                dossier_code=code.value,
+                message_id=message_id,
+                source="portal",
+            )
+        except Conflict:
+            # pushed again with other content: the city already has (or will get) this
+            # dossier once; a second submission of one MaHoSo is not a new event
+            return Accepted(message_id, created=False)
