@@ -28,7 +28,10 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from gateway.domain.errors import GatewayError
-from gateway.domain.messages import Envelope
+from gateway.domain.messages import Envelope, MessageType
+
+#: Every message type the gateway routes (one queue each).
+ALL_TYPES: tuple[str, ...] = tuple(member.value for member in MessageType)
 
 #: Header names carried with every message (AMQP headers; JSON in the embedded queue).
 HEADER_JWS = "x-jws"

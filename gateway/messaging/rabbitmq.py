@@ -33,10 +33,11 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from gateway.domain.messages import Envelope, MessageType
+from gateway.domain.messages import Envelope
 from gateway.messaging import codec
 from gateway.messaging.consuming import apply_batch, run_single
 from gateway.messaging.port import (
+    ALL_TYPES,
     BatchHandler,
     Delivery,
     Disposition,
@@ -67,7 +68,7 @@ def tier_label(seconds: float) -> str:
 class RabbitSettings:
     url: str
     prefix: str = "tthc"
-    types: tuple[str, ...] = tuple(t.value for t in MessageType)
+    types: tuple[str, ...] = ALL_TYPES
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     prefetch: int = 200
     heartbeat: int = 30

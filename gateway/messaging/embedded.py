@@ -1,0 +1,329 @@
+"""The embedded transport: a durable queue in the gateway's own SQL database (no broker).
+
+Used when no broker URL is configured (single machine, ``make run``); the same contract
+suite as RabbitMQ runs against it, on SQLite and on PostgreSQL.
+
+Rules:
+- One table, ``queue_messages`` (created by Alembic revision 0002): a row is one message in
+  one queue (``{prefix}.{type}`` or ``{prefix}.parked``).
+- ``publish`` commits the rows before it returns: the commit is the confirm. A type with no
+  queue of this transport is refused as :class:`Unroutable`, like ``mandatory`` on RabbitMQ.
+- A consumer claims rows whose ``visible_at`` has passed by pushing ``visible_at`` one lease
+  ahead and writing its ``lease_owner``: a consumer that dies leaves its messages to reappear
+  when the lease runs out (at-least-once). On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``;
+  SQLite serialises writers (``BEGIN IMMEDIATE``).
+- Ack deletes the row; retry moves ``visible_at`` by the tier's delay and bumps the attempt;
+  park moves the row to the parked queue with the parking headers. All dispositions of a batch
+  are applied in one transaction, after the handler returned.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+
+from gateway.domain.messages import Envelope
+from gateway.messaging import codec
+from gateway.messaging.consuming import run_single
+from gateway.messaging.port import (
+    ALL_TYPES,
+    REASON_EXHAUSTED,
+    BatchHandler,
+    Delivery,
+    Disposition,
+    Handler,
+    ParkedMessage,
+    RetryPolicy,
+    Unroutable,
+)
+from gateway.store.db import UTCDateTime, read_tx, write_tx
+
+metadata = MetaData()
+
+queue_messages = Table(
+    "queue_messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("queue", String(160), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("enqueued_at", UTCDateTime, nullable=False),
+    Column("visible_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Index("ix_queue_messages_queue_visible", "queue", "visible_at"),
+    Index("ix_queue_messages_message_id", "message_id"),
+)
+
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class EmbeddedTransport:
+    """:class:`gateway.messaging.port.Transport` on the SQL database (see the module rules)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        prefix: str = "tthc",
+        types: Sequence[str] = ALL_TYPES,
+        retry: RetryPolicy | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.engine = engine
+        self.prefix = prefix
+        self.types = tuple(types)
+        self.retry_policy = retry or RetryPolicy()
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.consumer_id = uuid.uuid4().hex
+
+    def queue_for(self, type_: str) -> str:
+        return f"{self.prefix}.{type_}"
+
+    @property
+    def parked(self) -> str:
+        return f"{self.prefix}.parked"
+
+    def declare(self) -> None:
+        """The table comes from the migrations; check it is there."""
+        with read_tx(self.engine) as connection:
+            connection.execute(select(queue_messages.c.id).limit(1)).all()
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        if not envelopes:
+            return
+        for envelope in envelopes:
+            if envelope.type not in self.types:
+                raise Unroutable(
+                    f"message {envelope.message_id}: no queue for type {envelope.type!r}"
+                )
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "queue": self.queue_for(env.type),
+                "message_id": env.message_id,
+                "type": env.type,
+                "correlation_id": env.correlation_id,
+                "body": env.body,
+                "headers": codec.envelope_headers(env),
+                "attempt": 1,
+                "enqueued_at": now,
+                "visible_at": now,
+                "lease_owner": None,
+            }
+            for env in envelopes
+        ]
+        with write_tx(self.engine) as connection:
+            connection.execute(queue_messages.insert(), rows)
+
+    # -- consuming --------------------------------------------------------------------------
+
+    def consume(self, types: Sequence[str], handler: Handler, *, stop: threading.Event) -> None:
+        self.consume_batches(types, run_single(handler), stop=stop, max_batch=1)
+
+    def consume_batches(
+        self,
+        types: Sequence[str],
+        handler: BatchHandler,
+        *,
+        stop: threading.Event,
+        max_batch: int = 100,
+    ) -> None:
+        queues = [self.queue_for(t) for t in types]
+        while not stop.is_set():
+            claimed = self._claim(queues, max_batch)
+            if not claimed:
+                stop.wait(self.poll_interval)
+                continue
+            deliveries = [_delivery(row) for row in claimed]
+            dispositions = list(handler(deliveries))
+            if len(dispositions) != len(deliveries):
+                raise RuntimeError(
+                    f"batch handler returned {len(dispositions)} dispositions "
+                    f"for {len(deliveries)} deliveries"
+                )
+            self._settle(claimed, deliveries, dispositions)
+
+    def _claim(self, queues: Sequence[str], limit: int) -> list[Any]:
+        now = datetime.now(UTC)
+        candidates = (
+            select(queue_messages.c.id)
+            .where(queue_messages.c.queue.in_(queues), queue_messages.c.visible_at <= now)
+            .order_by(queue_messages.c.id)
+            .limit(limit)
+        )
+        with write_tx(self.engine) as connection:
+            if connection.dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(connection.execute(candidates).scalars())
+            if not ids:
+                return []
+            rows = list(
+                connection.execute(
+                    select(queue_messages)
+                    .where(queue_messages.c.id.in_(ids))
+                    .order_by(queue_messages.c.id)
+                ).mappings()
+            )
+            connection.execute(
+                update(queue_messages)
+                .where(queue_messages.c.id.in_(ids))
+                .values(visible_at=now + self.lease, lease_owner=self.consumer_id)
+            )
+        return rows
+
+    def _settle(
+        self,
+        rows: Sequence[Any],
+        deliveries: Sequence[Delivery],
+        dispositions: Sequence[Disposition],
+    ) -> None:
+        now = datetime.now(UTC)
+        acked = [row["id"] for row, d in zip(rows, dispositions, strict=True) if d.action == "ack"]
+        with write_tx(self.engine) as connection:
+            if acked:
+                connection.execute(delete(queue_messages).where(queue_messages.c.id.in_(acked)))
+            for row, delivery, disposition in zip(rows, deliveries, dispositions, strict=True):
+                if disposition.action != "ack":
+                    self._move(connection, row["id"], delivery, disposition, now)
+
+    def _move(
+        self,
+        connection: Connection,
+        row_id: int,
+        delivery: Delivery,
+        disposition: Disposition,
+        now: datetime,
+    ) -> None:
+        policy = self.retry_policy
+        error = disposition.error or disposition.reason
+        if disposition.action == "retry" and delivery.attempt < policy.max_attempts:
+            values: dict[str, Any] = {
+                "headers": codec.retry_headers(delivery, error, now),
+                "attempt": delivery.attempt + 1,
+                "visible_at": now + timedelta(seconds=policy.delay_for(delivery.attempt)),
+            }
+        else:
+            reason = disposition.reason if disposition.action == "park" else REASON_EXHAUSTED
+            values = {
+                "queue": self.parked,
+                "headers": codec.park_headers(delivery, reason, error, now),
+                "visible_at": _FAR_FUTURE,
+            }
+        connection.execute(
+            update(queue_messages)
+            .where(queue_messages.c.id == row_id)
+            .values(lease_owner=None, **values)
+        )
+
+    # -- parked messages --------------------------------------------------------------------
+
+    def park(self, delivery: Delivery, reason: str, error: str) -> None:
+        now = datetime.now(UTC)
+        envelope = delivery.envelope
+        with write_tx(self.engine) as connection:
+            connection.execute(
+                queue_messages.insert(),
+                {
+                    "queue": self.parked,
+                    "message_id": envelope.message_id,
+                    "type": envelope.type,
+                    "correlation_id": envelope.correlation_id,
+                    "body": envelope.body,
+                    "headers": codec.park_headers(delivery, reason, error, now),
+                    "attempt": delivery.attempt,
+                    "enqueued_at": now,
+                    "visible_at": _FAR_FUTURE,
+                    "lease_owner": None,
+                },
+            )
+
+    def list_parked(self, limit: int = 100) -> list[ParkedMessage]:
+        with read_tx(self.engine) as connection:
+            rows = connection.execute(
+                select(queue_messages)
+                .where(queue_messages.c.queue == self.parked)
+                .order_by(queue_messages.c.id)
+                .limit(limit)
+            ).mappings()
+            return [_parked(row) for row in rows]
+
+    def take_parked(self, message_id: str) -> ParkedMessage | None:
+        with write_tx(self.engine) as connection:
+            row = (
+                connection.execute(
+                    select(queue_messages)
+                    .where(
+                        queue_messages.c.queue == self.parked,
+                        queue_messages.c.message_id == message_id,
+                    )
+                    .order_by(queue_messages.c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            connection.execute(delete(queue_messages).where(queue_messages.c.id == row["id"]))
+            return _parked(row)
+
+    def delete_topology(self) -> None:
+        """Remove every row of this prefix (tests)."""
+        with write_tx(self.engine) as connection:
+            connection.execute(
+                delete(queue_messages).where(queue_messages.c.queue.like(f"{self.prefix}.%"))
+            )
+
+    def close(self) -> None:
+        """Nothing per thread to release (the engine's pool belongs to the caller)."""
+
+
+def _envelope(row: Any) -> tuple[Envelope, dict[str, str]]:
+    headers = {str(k): str(v) for k, v in dict(row["headers"] or {}).items()}
+    envelope = codec.envelope_from(
+        message_id=row["message_id"],
+        type_=row["type"],
+        correlation_id=row["correlation_id"],
+        body=bytes(row["body"]),
+        headers=headers,
+        fallback_timestamp=row["enqueued_at"],
+    )
+    return envelope, headers
+
+
+def _delivery(row: Any) -> Delivery:
+    envelope, headers = _envelope(row)
+    return codec.delivery_from(envelope, headers, row["queue"], row["lease_owner"] is not None)
+
+
+def _parked(row: Any) -> ParkedMessage:
+    envelope, headers = _envelope(row)
+    return codec.parked_from(envelope, headers)
