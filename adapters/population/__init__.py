@@ -1,0 +1,1 @@
+"""Adapter for the National Population Database (CSDLQG về dân cư): SOAP lookups and verifications."""
