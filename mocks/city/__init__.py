@@ -1,0 +1,1 @@
+"""Mock of the city dossier system: receives the gateway's signed events, exactly once."""
