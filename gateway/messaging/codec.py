@@ -106,13 +106,19 @@ def attempt_of(headers: Mapping[str, str]) -> int:
 
 
 def delivery_from(
-    envelope: Envelope, headers: Mapping[str, str], queue: str, redelivered: bool
+    envelope: Envelope,
+    headers: Mapping[str, str],
+    *,
+    queue: str,
+    queue_type: str,
+    redelivered: bool,
 ) -> Delivery:
     first = headers.get(HEADER_FIRST_FAILURE)
     return Delivery(
         envelope=envelope,
         attempt=attempt_of(headers),
         queue=queue,
+        queue_type=queue_type,
         first_failure_at=parse_time(first, HEADER_FIRST_FAILURE) if first else None,
         last_error=headers.get(HEADER_LAST_ERROR),
         redelivered=redelivered,

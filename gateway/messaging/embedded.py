@@ -19,6 +19,7 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Sequence
@@ -57,6 +58,8 @@ from gateway.messaging.port import (
     Unroutable,
 )
 from gateway.store.db import UTCDateTime, read_tx, write_tx
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -156,14 +159,22 @@ class EmbeddedTransport:
         stop: threading.Event,
         max_batch: int = 100,
     ) -> None:
-        queues = [self.queue_for(t) for t in types]
+        by_queue = {self.queue_for(t): t for t in types}
+        queues = list(by_queue)
         while not stop.is_set():
             claimed = self._claim(queues, max_batch)
             if not claimed:
                 stop.wait(self.poll_interval)
                 continue
-            deliveries = [_delivery(row) for row in claimed]
-            dispositions = list(handler(deliveries))
+            deliveries = [_delivery(row, by_queue[row["queue"]]) for row in claimed]
+            try:
+                dispositions = list(handler(deliveries))
+            except Exception:  # noqa: BLE001 - rows stay leased and reappear; keep consuming
+                log.exception(
+                    "consumer: batch handler failed; %d left to their lease", len(claimed)
+                )
+                stop.wait(1.0)
+                continue
             if len(dispositions) != len(deliveries):
                 raise RuntimeError(
                     f"batch handler returned {len(dispositions)} dispositions "
@@ -319,9 +330,15 @@ def _envelope(row: Any) -> tuple[Envelope, dict[str, str]]:
     return envelope, headers
 
 
-def _delivery(row: Any) -> Delivery:
+def _delivery(row: Any, queue_type: str) -> Delivery:
     envelope, headers = _envelope(row)
-    return codec.delivery_from(envelope, headers, row["queue"], row["lease_owner"] is not None)
+    return codec.delivery_from(
+        envelope,
+        headers,
+        queue=row["queue"],
+        queue_type=queue_type,
+        redelivered=row["lease_owner"] is not None,
+    )
 
 
 def _parked(row: Any) -> ParkedMessage:

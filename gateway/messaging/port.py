@@ -109,11 +109,16 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message handed to a handler: the envelope plus what the transport knows about it."""
+    """One message handed to a handler: the envelope plus what the transport knows about it.
+
+    ``queue_type`` is the message type the queue it arrived on serves: what the verifier must
+    find signed in the envelope (a message routed to the wrong queue is refused).
+    """
 
     envelope: Envelope
     attempt: int
     queue: str
+    queue_type: str
     first_failure_at: datetime | None = None
     last_error: str | None = None
     redelivered: bool = False

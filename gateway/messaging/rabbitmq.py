@@ -276,8 +276,8 @@ class RabbitTransport:
         for type_ in types:
             queue = self.settings.queue_for(type_)
 
-            def on_message(_ch: Any, method: Any, props: Any, body: bytes, q: str = queue) -> None:
-                pending.append((method, props, body, q))
+            def on_message(_ch: Any, method: Any, props: Any, body: bytes, t: str = type_) -> None:
+                pending.append((method, props, body, t))
 
             channel.basic_consume(queue, on_message)
         while not stop.is_set():
@@ -285,7 +285,13 @@ class RabbitTransport:
             while pending and not stop.is_set():
                 batch = pending[:max_batch]
                 del pending[:max_batch]
-                self._handle(channel, batch, handler)
+                try:
+                    self._handle(channel, batch, handler)
+                except _CONNECTION_ERRORS + (TransportError,):
+                    raise
+                except Exception:  # noqa: BLE001 - the batch was returned; keep consuming
+                    log.exception("consumer: batch handler failed; %d returned", len(batch))
+                    stop.wait(1.0)
         # stop: return what was prefetched but not handled, then close the channel
         if pending:
             channel.basic_nack(pending[-1][0].delivery_tag, multiple=True, requeue=True)
@@ -295,7 +301,7 @@ class RabbitTransport:
         self, channel: Any, batch: list[tuple[Any, Any, bytes, str]], handler: BatchHandler
     ) -> None:
         deliveries = []
-        for method, props, body, queue in batch:
+        for method, props, body, queue_type in batch:
             headers = _str_headers(props.headers)
             envelope = codec.envelope_from(
                 message_id=props.message_id or "",
@@ -304,7 +310,14 @@ class RabbitTransport:
                 body=body,
                 headers=headers,
             )
-            deliveries.append(codec.delivery_from(envelope, headers, queue, method.redelivered))
+            delivery = codec.delivery_from(
+                envelope,
+                headers,
+                queue=self.settings.queue_for(queue_type),
+                queue_type=queue_type,
+                redelivered=method.redelivered,
+            )
+            deliveries.append(delivery)
         last_tag = batch[-1][0].delivery_tag
         try:
             apply_batch(deliveries, handler, self._republish)

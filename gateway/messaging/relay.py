@@ -1,0 +1,106 @@
+"""The outbox relay: moves accepted messages from the store's outbox onto the transport.
+
+Rules:
+- A batch is taken from the outbox with a lease (another relay will not take the same rows),
+  published with confirms, and only then marked published (which records the ``published``
+  event). A crash between the two leaves the rows in the outbox: they are published again when
+  the lease runs out; consumers deduplicate on the message id (at-least-once, never lost).
+- A message committed but never published (the process died right after the commit) is still in
+  the outbox: the relay of the next start publishes it.
+- A failed publish is logged and retried with backoff; the relay never drops a row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.domain.errors import GatewayError
+from gateway.domain.messages import Envelope
+from gateway.messaging.port import Transport
+
+log = logging.getLogger(__name__)
+
+
+class Outbox(Protocol):
+    """What the relay needs of the message store (``gateway.store.messages.MessageStore``)."""
+
+    def pending_outbox(self, limit: int = 100, *, lease: timedelta = ...) -> list[Envelope]: ...
+
+    def mark_published(self, message_ids: Iterable[str]) -> None: ...
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in batches (see the module rules)."""
+
+    def __init__(
+        self,
+        store: Outbox,
+        transport: Transport,
+        batch_size: int = 200,
+        *,
+        lease: timedelta = timedelta(seconds=30),
+        idle_wait: float = 0.05,
+        backoff: Sequence[float] = (0.2, 0.5, 1.0, 2.0, 5.0),
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"relay batch_size must be >= 1, got {batch_size}")
+        self.store = store
+        self.transport = transport
+        self.batch_size = batch_size
+        self.lease = lease
+        self.idle_wait = idle_wait
+        self.backoff = tuple(backoff)
+        self._wake = threading.Event()
+        self.published = 0
+
+    def notify(self) -> None:
+        """Wake the relay now (the API calls this after accepting a message)."""
+        self._wake.set()
+
+    def publish_once(self) -> int:
+        """Publish one batch; returns how many were published (0 when the outbox is empty).
+
+        Raises what the transport raises; the batch then stays in the outbox.
+        """
+        envelopes = self.store.pending_outbox(self.batch_size, lease=self.lease)
+        if not envelopes:
+            return 0
+        self.transport.publish(envelopes)
+        self.store.mark_published([envelope.message_id for envelope in envelopes])
+        self.published += len(envelopes)
+        return len(envelopes)
+
+    def drain(self) -> int:
+        """Publish until the outbox has nothing due; returns how many were published."""
+        total = 0
+        while count := self.publish_once():
+            total += count
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        """Relay until ``stop`` is set; failures back off and retry."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                count = self.publish_once()
+                failures = 0
+            except (GatewayError, SQLAlchemyError) as error:
+                delay = self.backoff[min(failures, len(self.backoff) - 1)]
+                failures += 1
+                log.warning(
+                    "outbox relay: batch not published (%s: %s); retrying in %.1fs",
+                    type(error).__name__,
+                    getattr(error, "detail", None) or str(error)[:200],
+                    delay,
+                )
+                stop.wait(delay)
+                continue
+            if count < self.batch_size:
+                self._wake.wait(self.idle_wait)
+                self._wake.clear()

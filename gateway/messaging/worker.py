@@ -1,0 +1,247 @@
+"""The worker: verifies, deduplicates, handles and records every delivered message.
+
+Per delivery, in this order:
+1. Verify the envelope's signature against the type and recipient of the queue it arrived on.
+   A refusal parks the message with the verifier's reason code (``bad_signature``,
+   ``unknown_kid``, ``recipient_mismatch``, ``iat_expired``, ...); the handler is NEVER called.
+2. Claim ``(consumer, message_id)`` in the ledger: ``done`` → ack without calling the handler
+   (a duplicate); ``busy`` → retry later (another worker holds the lease).
+3. Call the handler for the queue's type with the envelope. Its return value (a dict, or
+   anything else, kept as text) is the stored outcome.
+4. Map what the handler raised: a transient :class:`GatewayError` → retry; a
+   :class:`ContractViolation` or :class:`SignatureInvalid` → park at once; any other error →
+   retry. Retries past the transport's ``max_attempts`` are parked (``attempts_exhausted``).
+   The ledger claim is released on failure so the next attempt can claim it.
+5. On success complete the ledger with the outcome; record the timeline (attempt started,
+   delivered / attempt failed, retrying, parked) and one evidence record per delivered message,
+   batched: one transaction for the timeline and one for the evidence per batch; only then does
+   the transport acknowledge.
+
+Rules: error texts stored on the timeline are the error's code and ``detail`` (which the error
+tree keeps free of personal data); for unexpected exceptions only the class name is kept.
+A worker stops when ``stop`` is set: the batch in hand is finished, the rest returns to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+from types import FrameType
+from typing import Any, Protocol
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from gateway.domain.errors import ContractViolation, GatewayError, SignatureInvalid
+from gateway.domain.messages import Envelope
+from gateway.messaging.port import REASON_EXHAUSTED, Delivery, Disposition, Transport
+from gateway.store.evidence import EvidenceEntry
+from gateway.store.evidence_format import BodyPolicy
+from gateway.store.ledger import Claim
+from gateway.store.messages import EventRecord
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[Envelope], object]
+
+
+class Verifier(Protocol):
+    def verify(
+        self,
+        envelope: Envelope,
+        *,
+        expected_type: str | Enum | None = None,
+        expected_recipient: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+class LedgerPort(Protocol):
+    def claim(self, consumer: str, message_id: str, lease: timedelta) -> Claim: ...
+
+    def complete(
+        self, consumer: str, message_id: str, outcome: dict[str, Any], *, token: str | None = None
+    ) -> None: ...
+
+    def release(self, consumer: str, message_id: str, *, token: str | None = None) -> bool: ...
+
+
+class Timeline(Protocol):
+    def record_events(self, events: Sequence[EventRecord]) -> None: ...
+
+
+class Evidence(Protocol):
+    def append_many(self, entries: Sequence[EvidenceEntry]) -> Sequence[object]: ...
+
+
+@dataclass
+class _Result:
+    disposition: Disposition
+    events: list[EventRecord] = field(default_factory=list)
+    evidence: EvidenceEntry | None = None
+
+
+def _outcome_of(result: object) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if isinstance(result, dict):
+        return result
+    return {"result": str(result)[:500]}
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, GatewayError):
+        return f"{error.code}: {error.detail}"
+    return type(error).__name__
+
+
+class Worker:
+    """Consumes the types in ``handlers`` from ``transport`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        verifier: Verifier,
+        ledger: LedgerPort,
+        store: Timeline,
+        evidence: Evidence,
+        handlers: Mapping[str, MessageHandler],
+        consumer_name: str,
+        *,
+        lease: timedelta = timedelta(minutes=5),
+        max_batch: int = 100,
+        body_policy: BodyPolicy = "digest",
+    ) -> None:
+        self.transport = transport
+        self.verifier = verifier
+        self.ledger = ledger
+        self.store = store
+        self.evidence = evidence
+        self.handlers = dict(handlers)
+        self.consumer_name = consumer_name
+        self.lease = lease
+        self.max_batch = max_batch
+        self.body_policy = body_policy
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set (blocking)."""
+        self.transport.consume_batches(
+            list(self.handlers), self.handle_batch, stop=stop, max_batch=self.max_batch
+        )
+
+    def handle(self, delivery: Delivery) -> Disposition:
+        return self.handle_batch([delivery])[0]
+
+    def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Disposition]:
+        results = [self._process(delivery) for delivery in deliveries]
+        self._record_events([event for result in results for event in result.events])
+        entries = [result.evidence for result in results if result.evidence is not None]
+        if entries:
+            self.evidence.append_many(entries)
+        return [result.disposition for result in results]
+
+    # -- one delivery -----------------------------------------------------------------------
+
+    def _process(self, delivery: Delivery) -> _Result:
+        envelope = delivery.envelope
+        mid = envelope.message_id
+        try:
+            self.verifier.verify(
+                envelope,
+                expected_type=delivery.queue_type,
+                expected_recipient=delivery.queue_type.split(".", 1)[0],
+            )
+        except SignatureInvalid as refusal:
+            log.warning("message %s refused: %s", mid, refusal.reason)
+            return self._park(delivery, refusal.reason, refusal.detail, refused=True)
+        handler = self.handlers.get(delivery.queue_type)
+        if handler is None:
+            return self._park(delivery, "no_handler", f"no handler for {delivery.queue_type}")
+        try:
+            claim = self.ledger.claim(self.consumer_name, mid, self.lease)
+        except (GatewayError, SQLAlchemyError) as error:
+            return _Result(Disposition.retry("ledger_unavailable", _error_text(error)))
+        if claim.state == "done":
+            return _Result(Disposition.ack())
+        if claim.state == "busy":
+            return _Result(Disposition.retry("ledger_busy", "another worker holds the lease"))
+        started = EventRecord(mid, "attempt_started", attempt=delivery.attempt)
+        try:
+            outcome = _outcome_of(handler(envelope))
+        except Exception as error:  # noqa: BLE001 - every failure is mapped to a disposition
+            self.ledger.release(self.consumer_name, mid, token=claim.token)
+            result = self._failed(delivery, error)
+            result.events.insert(0, started)
+            return result
+        try:
+            self.ledger.complete(self.consumer_name, mid, outcome, token=claim.token)
+        except GatewayError as error:  # our lease was taken over: the other claim owns it now
+            log.warning("message %s: ledger completion refused (%s)", mid, error.code)
+        delivered = EventRecord(mid, "delivered", status="delivered", attempt=delivery.attempt)
+        entry = EvidenceEntry(
+            direction="out",
+            partner=envelope.recipient,
+            body=envelope.body,
+            message_id=mid,
+            correlation_id=envelope.correlation_id,
+            signature=envelope.jws,
+            body_policy=self.body_policy,
+        )
+        return _Result(Disposition.ack(), [started, delivered], entry)
+
+    def _failed(self, delivery: Delivery, error: Exception) -> _Result:
+        text = _error_text(error)
+        code = error.code if isinstance(error, GatewayError) else "unexpected_error"
+        if not isinstance(error, GatewayError):
+            log.error("message %s: handler raised %s", delivery.envelope.message_id, text)
+        if isinstance(error, ContractViolation | SignatureInvalid):
+            result = self._park(delivery, code, text)
+        elif delivery.attempt >= self.transport.retry_policy.max_attempts:
+            result = self._park(delivery, REASON_EXHAUSTED, text)
+            result.disposition = Disposition.retry(code, text)  # the transport parks it
+        else:
+            mid = delivery.envelope.message_id
+            result = _Result(
+                Disposition.retry(code, text),
+                [EventRecord(mid, "retrying", status="retrying", detail=text)],
+            )
+        failed = EventRecord(
+            delivery.envelope.message_id, "attempt_failed", detail=text, attempt=delivery.attempt
+        )
+        result.events.insert(0, failed)
+        return result
+
+    def _park(
+        self, delivery: Delivery, reason: str, error: str, *, refused: bool = False
+    ) -> _Result:
+        mid = delivery.envelope.message_id
+        events = [EventRecord(mid, "refused", detail=reason)] if refused else []
+        events.append(EventRecord(mid, "parked", status="parked", detail=f"{reason}: {error}"))
+        return _Result(Disposition.park(reason, error), events)
+
+    def _record_events(self, events: list[EventRecord]) -> None:
+        if not events:
+            return
+        try:
+            self.store.record_events(events)
+        except IntegrityError:
+            # Some message is unknown to the store (e.g. forged straight into the broker):
+            # record the others one by one and say which were skipped.
+            for event in events:
+                try:
+                    self.store.record_events([event])
+                except IntegrityError:
+                    log.warning("timeline: message %s is not in the store", event.message_id)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Set ``stop`` on SIGTERM or SIGINT (call from the main thread)."""
+
+    def _handler(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
