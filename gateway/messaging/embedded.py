@@ -169,7 +169,7 @@ class EmbeddedTransport:
             deliveries = [_delivery(row, by_queue[row["queue"]]) for row in claimed]
             try:
                 dispositions = list(handler(deliveries))
-            except Exception:  # noqa: BLE001 - rows stay leased and reappear; keep consuming
+            except Exception:
                 log.exception(
                     "consumer: batch handler failed; %d left to their lease", len(claimed)
                 )

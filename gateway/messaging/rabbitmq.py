@@ -287,9 +287,9 @@ class RabbitTransport:
                 del pending[:max_batch]
                 try:
                     self._handle(channel, batch, handler)
-                except _CONNECTION_ERRORS + (TransportError,):
+                except (*_CONNECTION_ERRORS, TransportError):
                     raise
-                except Exception:  # noqa: BLE001 - the batch was returned; keep consuming
+                except Exception:
                     log.exception("consumer: batch handler failed; %d returned", len(batch))
                     stop.wait(1.0)
         # stop: return what was prefetched but not handled, then close the channel
