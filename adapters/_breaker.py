@@ -25,6 +25,10 @@ from gateway.domain.errors import UpstreamUnavailable
 BreakerState = Literal["closed", "open", "half_open"]
 
 
+class CircuitOpen(UpstreamUnavailable):
+    """The partner's circuit is open: the call was refused without being attempted."""
+
+
 @dataclass(frozen=True)
 class BreakerSnapshot:
     """What ``/readyz`` and metrics show for one partner."""
@@ -88,7 +92,7 @@ class CircuitBreaker:
                 return
             assert self._opened_at is not None
             wait = max(0.0, self.reset_after - (self._clock() - self._opened_at))
-        raise UpstreamUnavailable(
+        raise CircuitOpen(
             self.partner,
             f"circuit open after {self.failure_threshold} consecutive failures; "
             f"next trial in {wait:.1f} s",

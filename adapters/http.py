@@ -36,7 +36,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from adapters._breaker import BreakerSnapshot, BreakerState, CircuitBreaker
+from adapters._breaker import BreakerSnapshot, BreakerState, CircuitBreaker, CircuitOpen
 from gateway.domain.errors import (
     ConfigError,
     UpstreamError,
@@ -53,6 +53,7 @@ __all__ = [
     "BreakerState",
     "CallContext",
     "CircuitBreaker",
+    "CircuitOpen",
     "HttpAnswer",
     "HttpConfig",
     "PartnerHttp",

@@ -33,6 +33,7 @@ from lxml import etree
 from zeep.exceptions import Error as ZeepError
 from zeep.wsdl.utils import etree_to_string
 
+from adapters._text import mask_text
 from adapters.http import NO_CONTEXT, CallContext, HttpAnswer, PartnerHttp
 from gateway.domain.errors import (
     ConfigError,
@@ -44,7 +45,6 @@ from gateway.domain.errors import (
 
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_LONG_DIGITS = re.compile(r"\d{6,}")
 
 
 def zeep_settings() -> zeep.Settings:
@@ -94,13 +94,6 @@ def parse_answer(
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UpstreamMalformed(partner, f"{operation}: XML answer carries a DTD: refused")
     return root
-
-
-def mask_text(text: str, limit: int = 160) -> str:
-    """A partner's free text made safe for an error: digit runs masked, shortened."""
-    masked = _LONG_DIGITS.sub(lambda m: m.group(0)[:2] + "*" * (len(m.group(0)) - 2), text)
-    masked = " ".join(masked.split())
-    return masked if len(masked) <= limit else masked[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from typing import Literal
 
 from adapters.http import (
     NO_CONTEXT,
-    CircuitBreaker,
     CallContext,
+    CircuitBreaker,
     HttpAnswer,
     HttpConfig,
     PartnerHttp,
