@@ -32,8 +32,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 
 # --- operations commands (gateway/ops): registered here, implemented there -------------
-# (ops helper: add `app.add_typer(...)` / `app.command(...)(...)` lines for
-#  `messages list|show`, `replay`, `log verify|export|verify-bundle` in this block)
+from gateway.ops.cli import register as _register_operations  # noqa: E402
+
+_register_operations(app)  # messages list|show, replay, log verify|export|verify-bundle
 # --- end of operations commands -------------------------------------------------------
 
 
