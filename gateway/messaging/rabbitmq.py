@@ -51,6 +51,8 @@ from gateway.messaging.port import (
 
 log = logging.getLogger(__name__)
 
+#: Headers the broker adds when it dead-letters or counts deliveries; not the envelope's.
+_BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 _CONNECTION_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError)
 
 
@@ -253,17 +255,20 @@ class RabbitTransport:
         max_batch: int = 100,
     ) -> None:
         failures = 0
-        while not stop.is_set():
-            try:
-                self._consume_session(types, handler, stop, max_batch)
-                failures = 0
-            except (*_CONNECTION_ERRORS, TransportError) as exc:
-                self._drop()
-                backoff = self.settings.connect_backoff
-                delay = backoff[min(failures, len(backoff) - 1)]
-                failures += 1
-                log.warning("consumer lost the broker (%s); reconnecting in %.1fs", exc, delay)
-                stop.wait(delay)
+        try:
+            while not stop.is_set():
+                try:
+                    self._consume_session(types, handler, stop, max_batch)
+                    failures = 0
+                except (*_CONNECTION_ERRORS, TransportError) as exc:
+                    self._drop()
+                    backoff = self.settings.connect_backoff
+                    delay = backoff[min(failures, len(backoff) - 1)]
+                    failures += 1
+                    log.warning("consumer lost the broker (%s); reconnecting in %.1fs", exc, delay)
+                    stop.wait(delay)
+        finally:
+            self._drop()
 
     def _consume_session(
         self, types: Sequence[str], handler: BatchHandler, stop: threading.Event, max_batch: int
@@ -383,6 +388,8 @@ def _str_headers(raw: dict[str, Any] | None) -> dict[str, str]:
     """Keep the string-valued headers (ours); decode bytes; note a broker dead-lettering."""
     headers: dict[str, str] = {}
     for key, value in (raw or {}).items():
+        if key.startswith(_BROKER_HEADERS):
+            continue
         if isinstance(value, bytes):
             value = value.decode("utf-8", "replace")
         if isinstance(value, str | int) and not isinstance(value, bool):
