@@ -1,0 +1,1 @@
+"""Adapter for the city dossier system: delivery of signed inbound events."""
