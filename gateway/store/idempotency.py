@@ -101,7 +101,8 @@ class IdempotencyStore:
                 )
             )
             inserted = connection.execute(
-                insert_ignore(connection, idempotency).values(
+                insert_ignore(connection, idempotency)
+                .values(
                     caller=caller,
                     key=key,
                     request_hash=request_hash,
@@ -111,8 +112,9 @@ class IdempotencyStore:
                     created_at=now,
                     expires_at=now + self.ttl,
                 )
-            )
-        if inserted.rowcount == 1:
+                .returning(idempotency.c.key)
+            ).first()
+        if inserted is not None:
             return IdempotencyResult("miss")
         return self.lookup(caller, key, request_hash)
 
@@ -145,8 +147,9 @@ class IdempotencyStore:
                     )
                 )
                 .values(**values)
-            )
-            if updated.rowcount == 0:
+                .returning(idempotency.c.key)
+            ).first()
+            if updated is None:
                 connection.execute(
                     insert_ignore(connection, idempotency).values(
                         caller=caller, key=key, request_hash=request_hash, created_at=now, **values
@@ -168,7 +171,9 @@ class IdempotencyStore:
     def purge_expired(self) -> int:
         """Delete expired records; returns how many."""
         with write_tx(self.engine) as connection:
-            result = connection.execute(
-                delete(idempotency).where(idempotency.c.expires_at <= utcnow())
-            )
-        return int(result.rowcount)
+            gone = connection.execute(
+                delete(idempotency)
+                .where(idempotency.c.expires_at <= utcnow())
+                .returning(idempotency.c.key)
+            ).all()
+        return len(gone)

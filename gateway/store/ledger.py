@@ -6,7 +6,8 @@ already handled gets the stored outcome back instead of running the handler agai
 
 Rules:
 - Insert-first: a claim INSERTs ``(consumer, message_id)`` with ``ON CONFLICT DO
-  NOTHING``; the unique key decides the winner, in any database, under any load.
+  NOTHING RETURNING``; the unique key decides the winner, in any database, under any
+  load (RETURNING, not ``rowcount``, tells who won: psycopg reports -1 for it).
 - A claim holds a lease. A worker that crashed mid-message leaves an expired lease,
   which the next claim takes over with one conditional UPDATE (``... WHERE lease_until
   < now``): atomic, so of two workers taking over, exactly one wins.
@@ -75,7 +76,8 @@ class Ledger:
         token = secrets.token_hex(16)
         until = now + lease
         inserted = connection.execute(
-            insert_ignore(connection, processed).values(
+            insert_ignore(connection, processed)
+            .values(
                 consumer=consumer,
                 message_id=message_id,
                 state="claimed",
@@ -86,16 +88,18 @@ class Ledger:
                 claimed_at=now,
                 completed_at=None,
             )
-        )
-        if inserted.rowcount == 1:
+            .returning(processed.c.token)
+        ).first()
+        if inserted is not None:
             return Claim("claimed", consumer, message_id, token=token, lease_until=until)
         key = and_(processed.c.consumer == consumer, processed.c.message_id == message_id)
         taken = connection.execute(
             update(processed)
             .where(key, processed.c.state == "claimed", processed.c.lease_until < now)
             .values(token=token, lease_until=until, claimed_at=now, claims=processed.c.claims + 1)
-        )
-        if taken.rowcount == 1:
+            .returning(processed.c.token)
+        ).first()
+        if taken is not None:
             return Claim(
                 "claimed", consumer, message_id, token=token, lease_until=until, taken_over=True
             )
@@ -126,8 +130,9 @@ class Ledger:
                 update(processed)
                 .where(and_(*conditions))
                 .values(state="done", outcome=outcome, completed_at=now, lease_until=None)
-            )
-            if done.rowcount == 1:
+                .returning(processed.c.token)
+            ).first()
+            if done is not None:
                 return
             if token is None:
                 # No claim row (e.g. completed without claiming): record the outcome.
@@ -157,7 +162,10 @@ class Ledger:
         if token is not None:
             conditions.append(processed.c.token == token)
         with write_tx(self.engine) as connection:
-            return bool(connection.execute(delete(processed).where(and_(*conditions))).rowcount)
+            released = connection.execute(
+                delete(processed).where(and_(*conditions)).returning(processed.c.token)
+            ).first()
+        return released is not None
 
     def outcome(self, consumer: str, message_id: str) -> dict[str, Any] | None:
         """The stored outcome if processed, else None."""
