@@ -38,7 +38,10 @@ def contracts_dir() -> Path:
     override = os.environ.get("TTHC_CONTRACTS_DIR")
     if override:
         return Path(override)
-    return Path(str(resources.files("contracts")))
+    try:
+        return Path(str(resources.files("contracts")))
+    except ModuleNotFoundError:  # an editable install made before contracts/ was a package
+        return Path(__file__).resolve().parents[2] / "contracts"
 
 
 def contract_path(relative: str) -> Path:
