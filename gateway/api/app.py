@@ -1,0 +1,83 @@
+"""``create_app``: the connexion ``AsyncApp`` serving ``contracts/gateway/openapi.yaml``.
+
+Rules:
+- The contract is the router: every operation resolves to
+  ``gateway.api.handlers.<module>.<function>`` by its ``operationId``.
+- Strict request validation always (unknown query parameters refused, bodies closed by
+  the contract); response validation is switchable (on in tests).
+- One app, one :class:`ApiRuntime`; nothing is kept in module globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import connexion
+import yaml
+from connexion.middleware import MiddlewarePosition
+
+from gateway.api.errors import HANDLERS
+from gateway.api.metrics import HttpMetrics
+from gateway.api.middleware import GatewayMiddleware
+from gateway.api.readiness import Readiness
+from gateway.api.runtime import ApiRuntime
+from gateway.api.security import KeyRing
+from gateway.api.services import ApiServices
+from gateway.api.validation import validator_map
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "contracts" / "gateway" / "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def load_spec(path: Path = SPEC_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        document = yaml.safe_load(handle)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: not an OpenAPI document")
+    return document
+
+
+def operation_scopes(spec: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """``operationId`` → the scopes its ``x-scopes`` requires."""
+    scopes: dict[str, frozenset[str]] = {}
+    for item in spec["paths"].values():
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if operation is not None:
+                scopes[operation["operationId"]] = frozenset(operation.get("x-scopes", ()))
+    return scopes
+
+
+def create_app(
+    services: ApiServices,
+    *,
+    validate_responses: bool = False,
+    spec_path: Path = SPEC_PATH,
+    swagger_ui: bool = False,
+) -> connexion.AsyncApp:
+    """The gateway's HTTP API, wired to ``services``."""
+    spec = load_spec(spec_path)
+    runtime = ApiRuntime(
+        services=services,
+        operation_scopes=operation_scopes(spec),
+        key_ring=KeyRing(services.api_keys),
+        metrics=HttpMetrics(services.metrics_registry),
+        readiness=Readiness(services.readiness_checks, services.readiness_cache_seconds),
+    )
+    app = connexion.AsyncApp(__name__, specification_dir=str(spec_path.parent))
+    app.add_api(
+        spec_path.name,
+        strict_validation=True,
+        validate_responses=validate_responses,
+        pythonic_params=True,
+        validator_map=validator_map(),
+        swagger_ui_options=connexion.options.SwaggerUIOptions(swagger_ui=swagger_ui),
+    )
+    for exception_class, handler in HANDLERS:
+        app.add_error_handler(exception_class, handler)
+    app.add_middleware(
+        GatewayMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
+    )
+    return app

@@ -1,0 +1,27 @@
+"""What every handler does: find its port, build the call context, call it off the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from gateway.api.ports import CallContext
+from gateway.api.runtime import call_context
+
+R = TypeVar("R")
+
+
+async def call_port(method: Callable[..., R], *args: Any) -> R:
+    """Call a (blocking) port method in a worker thread with the request's context last."""
+    ctx: CallContext = call_context()
+    return await run_in_threadpool(method, *args, ctx)
+
+
+JsonAnswer = tuple[Any, int, dict[str, str]]
+
+
+def answer(body: Any, status: int = 200) -> JsonAnswer:
+    """A JSON answer; the media type is explicit because every operation also has problems."""
+    return body, status, {"Content-Type": "application/json"}

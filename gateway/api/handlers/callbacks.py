@@ -1,0 +1,40 @@
+"""Inbound callbacks: dossiers submitted on the portal, payment confirmations.
+
+The portal's push is authenticated before it gets here (``PortalPush`` security). The
+payment confirm is authenticated by its ``MaXacThuc`` in the port, and here by the
+optional source allowlist (a refused source is a ``403`` problem).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from gateway.api.handlers._common import JsonAnswer, answer, call_port
+from gateway.api.runtime import call_context, require, services
+from gateway.domain.errors import PermissionDenied
+
+
+async def portal_dossier_submitted(body: dict[str, Any]) -> JsonAnswer:
+    port = require(services().callbacks, "portal dossier callback")
+    return answer(await call_port(port.portal_dossier_submitted, body), 202)
+
+
+def _source_allowed(client_ip: str | None, allowlist: tuple[str, ...]) -> bool:
+    if not allowlist:
+        return True
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in allowlist)
+
+
+async def payment_confirmed(body: dict[str, Any]) -> JsonAnswer:
+    port = require(services().callbacks, "payment callback")
+    allowlist = tuple(services().payment_callback_allowlist)
+    if not _source_allowed(call_context().client_ip, allowlist):
+        raise PermissionDenied("This source address may not send payment confirmations.")
+    return answer(await call_port(port.payment_confirmed, body), 200)

@@ -1,0 +1,23 @@
+"""Dossier operations: sync a dossier, push progress (both queued), read the portal's status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.api.handlers._common import JsonAnswer, answer, call_port
+from gateway.api.runtime import require, services
+
+
+async def sync_dossier(body: dict[str, Any]) -> JsonAnswer:
+    port = require(services().dossiers, "dossier sync")
+    return answer(await call_port(port.sync_dossier, body), 202)
+
+
+async def push_progress(dossier_code: str, body: dict[str, Any]) -> JsonAnswer:
+    port = require(services().dossiers, "dossier progress")
+    return answer(await call_port(port.push_progress, dossier_code, body), 202)
+
+
+async def portal_status(dossier_code: str) -> JsonAnswer:
+    port = require(services().dossiers, "portal status lookup")
+    return answer(await call_port(port.portal_status, dossier_code), 200)

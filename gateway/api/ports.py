@@ -1,0 +1,107 @@
+"""The service ports the API handlers call: one small ``Protocol`` per group of operations.
+
+Rules:
+- Ports speak the contract's JSON (national field names, ``dict`` in and out): the
+  handlers only plumb HTTP, the services behind these ports do the work, and the
+  contract's response validation checks what they answer.
+- Port methods are synchronous (adapters use ``requests`` and ``zeep``, the store uses
+  SQLAlchemy); handlers call them in a worker thread so the event loop never blocks.
+- A port raises :class:`gateway.domain.errors.GatewayError` subclasses for every expected
+  failure (``NotFound``, ``IllegalTransition``, ``UpstreamTimeout`` ...); the API turns
+  them into problems.
+- Every method receives the :class:`CallContext` of the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who asked, and how to trace it. ``caller`` is the API key's name (None for callbacks)."""
+
+    correlation_id: str
+    caller: str | None
+    idempotency_key: str | None
+    client_ip: str | None
+
+
+class DossierPort(Protocol):
+    def sync_dossier(self, record: Mapping[str, Any], ctx: CallContext) -> JsonObject:
+        """Record a ``portal.dossier.sync`` message; answer ``{messageId, status}``."""
+        ...
+
+    def push_progress(
+        self, dossier_code: str, progress: Mapping[str, Any], ctx: CallContext
+    ) -> JsonObject:
+        """Record a ``portal.dossier.progress`` message; answer ``{messageId, status}``."""
+        ...
+
+    def portal_status(self, dossier_code: str, ctx: CallContext) -> JsonObject:
+        """What the portal holds for the dossier (``PortalStatus``)."""
+        ...
+
+
+class ProcedurePort(Protocol):
+    def get_procedure(self, procedure_code: str, ctx: CallContext) -> JsonObject: ...
+
+
+class CitizenPort(Protocol):
+    def lookup(self, query: Mapping[str, Any], ctx: CallContext) -> JsonObject: ...
+
+    def verify(self, query: Mapping[str, Any], ctx: CallContext) -> JsonObject: ...
+
+
+class PaymentPort(Protocol):
+    def create(self, request: Mapping[str, Any], ctx: CallContext) -> JsonObject: ...
+
+    def status(self, reference: str, ctx: CallContext) -> JsonObject: ...
+
+    def receipt(self, reference: str, ctx: CallContext) -> bytes:
+        """The receipt PDF's bytes."""
+        ...
+
+
+class DocumentPort(Protocol):
+    def search(self, query: Mapping[str, Any], ctx: CallContext) -> JsonObject: ...
+
+    def fetch(self, request: Mapping[str, Any], ctx: CallContext) -> JsonObject: ...
+
+
+class MessagePort(Protocol):
+    def status(self, message_id: str, ctx: CallContext) -> JsonObject:
+        """``MessageStatus`` of one message."""
+        ...
+
+    def search(
+        self, filters: Mapping[str, Any], limit: int, offset: int, ctx: CallContext
+    ) -> JsonObject:
+        """One ``MessagePage``; ``filters`` holds the given keys of ``MessageFilter``."""
+        ...
+
+    def detail(self, message_id: str, ctx: CallContext) -> JsonObject: ...
+
+    def replay(self, message_id: str, reason: str, ctx: CallContext) -> JsonObject: ...
+
+    def bulk_replay(self, request: Mapping[str, Any], ctx: CallContext) -> JsonObject: ...
+
+
+class CallbackPort(Protocol):
+    def portal_dossier_submitted(self, record: Mapping[str, Any], ctx: CallContext) -> JsonObject:
+        """Record a ``city.dossier.submitted`` message (once per dossier); ``{messageId, status}``."""
+        ...
+
+    def payment_confirmed(self, confirm: Mapping[str, Any], ctx: CallContext) -> JsonObject:
+        """Check ``MaXacThuc``, reference, amount, duplicates; answer ``PaymentConfirmAnswer``."""
+        ...
+
+
+class NonceStore(Protocol):
+    def remember(self, nonce: str, expires_at: float) -> bool:
+        """Remember ``nonce`` until ``expires_at`` (epoch seconds); False if already seen."""
+        ...

@@ -1,0 +1,112 @@
+"""What the HTTP API needs from the rest of the gateway, in one frozen bundle.
+
+Rules:
+- :class:`ApiServices` holds plain values and ports, never settings objects: the
+  composition root reads ``gateway.config`` and builds it; tests build it directly.
+- A port left ``None`` is "not configured": its operations answer a ``503`` problem
+  with code ``not_configured``, never a fake success.
+- API keys are configured as lowercase hex SHA-256 digests, never in clear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from gateway.api.ports import (
+    CallbackPort,
+    CitizenPort,
+    DocumentPort,
+    DossierPort,
+    MessagePort,
+    NonceStore,
+    PaymentPort,
+    ProcedurePort,
+)
+from gateway.domain.errors import ConfigError
+
+SCOPES = frozenset({"dossiers", "citizens", "payments", "documents", "ops"})
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+ReadinessProbe = Callable[[], Awaitable[object]] | Callable[[], object]
+"""A check: returns (anything) when ready, raises when not. Sync probes run in a thread."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One caller: its name, the SHA-256 hex digest of its key, and its scopes."""
+
+    name: str
+    key_sha256: str
+    scopes: frozenset[str]
+
+    def __post_init__(self) -> None:
+        if not _SHA256_HEX.fullmatch(self.key_sha256):
+            raise ConfigError(f"api key {self.name!r}: key_sha256 must be 64 lowercase hex digits")
+        unknown = set(self.scopes) - SCOPES
+        if unknown:
+            raise ConfigError(f"api key {self.name!r}: unknown scope(s) {sorted(unknown)}")
+
+    @classmethod
+    def from_config(cls, entry: Mapping[str, Any]) -> ApiKey:
+        """From the configuration shape ``{name, key_sha256, scopes}``."""
+        return cls(
+            name=str(entry["name"]),
+            key_sha256=str(entry["key_sha256"]),
+            scopes=frozenset(str(s) for s in entry["scopes"]),
+        )
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """One named readiness probe with its own timeout (seconds)."""
+
+    name: str
+    probe: ReadinessProbe
+    timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class PortalPushConfig:
+    """How the portal's pushes are authenticated (design doc, "portal push authentication")."""
+
+    secret: bytes
+    nonces: NonceStore
+    window_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """Everything the handlers and the middleware use.
+
+    ``root`` is a handle to the composition root's services for handlers that need
+    more than the ports (typed ``Any`` until the flows are wired).
+    """
+
+    api_keys: Sequence[ApiKey] = ()
+    max_body_bytes: int = 1_048_576
+    metrics_registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    readiness_checks: Sequence[ReadinessCheck] = ()
+    readiness_cache_seconds: float = 2.0
+    jwks_provider: Callable[[], Mapping[str, Any]] | None = None
+    portal_push: PortalPushConfig | None = None
+    payment_callback_allowlist: Sequence[str] = ()
+    dossiers: DossierPort | None = None
+    procedures: ProcedurePort | None = None
+    citizens: CitizenPort | None = None
+    payments: PaymentPort | None = None
+    documents: DocumentPort | None = None
+    messages: MessagePort | None = None
+    callbacks: CallbackPort | None = None
+    root: Any = None
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ConfigError("http.max_body_bytes must be positive")
+        names = [key.name for key in self.api_keys]
+        if len(names) != len(set(names)):
+            raise ConfigError("api.keys: caller names must be unique")

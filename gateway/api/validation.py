@@ -1,0 +1,121 @@
+"""Request validators plugged into connexion: every error names its field and why.
+
+Rules:
+- Body and parameter errors are all collected (not only the first) and raised as one
+  :class:`RequestInvalid`, which the API answers as a ``400`` problem with ``errors[]``.
+- Field names: ``body.DinhDanhCHS[0].SoDinhDanh``, ``query.limit``, ``path.dossierCode``,
+  ``header.X-Portal-Nonce``. Messages never echo values (see :func:`problems.describe`).
+- Nothing is logged here: a body may carry personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any
+
+from connexion.validators import (
+    VALIDATOR_MAP,
+    JSONRequestBodyValidator,
+    ParameterValidator,
+)
+from jsonschema import Draft4Validator
+from starlette.types import Scope
+
+from gateway.api.problems import FieldError, field_errors
+from gateway.domain.errors import InvalidInput
+
+
+class RequestInvalid(InvalidInput):
+    """The request breaks the contract; ``errors`` says where and why."""
+
+    code = "invalid_input"
+
+    def __init__(self, detail: str, errors: Sequence[FieldError]) -> None:
+        super().__init__(detail, field=errors[0].field if errors else None)
+        self.errors = list(errors)
+
+
+class FieldReportingBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
+    """JSON body validation that reports every failing field."""
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        raw = b"".join([chunk async for chunk in stream])
+        if not raw:
+            return None
+        try:
+            return json.loads(raw.decode(self._encoding))
+        except UnicodeDecodeError:
+            raise RequestInvalid(
+                "The request body is not valid text.",
+                [FieldError("body", f"is not valid {self._encoding}")],
+            ) from None
+        except json.JSONDecodeError as error:
+            raise RequestInvalid(
+                "The request body is not valid JSON.",
+                [
+                    FieldError(
+                        "body",
+                        f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})",
+                    )
+                ],
+            ) from None
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if body is None and not self._nullable:
+            raise RequestInvalid(
+                "The request body is required.", [FieldError("body", "is required")]
+            )
+        errors = field_errors(self._validator.iter_errors(body), "body")
+        if errors:
+            raise RequestInvalid("The request body is invalid.", errors)
+        return None
+
+
+class FieldReportingParameterValidator(ParameterValidator):  # type: ignore[misc]
+    """Path, query and header validation that reports every failing parameter."""
+
+    def validate_request(self, request: Any) -> None:
+        errors: list[FieldError] = []
+        if self.strict_validation:
+            extra = self.validate_query_parameter_list(
+                request, security_params=self.security_query_params
+            )
+            errors.extend(
+                FieldError(f"query.{name}", "is not a known parameter") for name in sorted(extra)
+            )
+        for location in ("query", "path", "header", "cookie"):
+            for param in self.parameters.get(location, []):
+                where = f"{location}.{param['name']}"
+                value = _value_of(request, location, param["name"])
+                if value is None:
+                    if param.get("required"):
+                        errors.append(FieldError(where, "is required"))
+                    continue
+                schema = param.get("schema", param)
+                validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+                for error in field_errors(validator.iter_errors(value), where):
+                    errors.append(FieldError(where, error.message))
+        if errors:
+            raise RequestInvalid("The request parameters are invalid.", errors)
+
+
+def _value_of(request: Any, location: str, name: str) -> Any:
+    if location == "query":
+        return request.query_params.get(name)
+    if location == "path":
+        return request.path_params.get(name.replace("-", "_"))
+    if location == "header":
+        return request.headers.get(name)
+    return request.cookies.get(name)
+
+
+def validator_map() -> dict[str, Any]:
+    """connexion's ``validator_map`` with the field-reporting validators."""
+    body = dict(VALIDATOR_MAP["body"])
+    body["*/*json"] = FieldReportingBodyValidator
+    return {
+        "parameter": FieldReportingParameterValidator,
+        "body": type(VALIDATOR_MAP["body"])(body),
+        "response": VALIDATOR_MAP["response"],
+    }
