@@ -93,7 +93,7 @@ def _print_table(views: list[MessageView]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from gateway.logging import scrub_text
+    from gateway.ops.messages import scrub
 
     table = Table(title=f"{len(views)} message(s), newest first")
     for column in ("created (UTC)", "id", "type", "dossier", "status", "att.", "last error"):
@@ -106,7 +106,7 @@ def _print_table(views: list[MessageView]) -> None:
             view.dossier_code or "",
             view.status,
             str(view.attempts),
-            scrub_text(view.last_error or "")[:120],
+            scrub(view.last_error or "")[:120],
         )
     Console().print(table)
 

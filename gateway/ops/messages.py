@@ -28,9 +28,23 @@ from gateway.logging import redact_mapping, scrub_text
 from gateway.store.audit import AuditTrail
 from gateway.store.messages import FAILURE_EVENTS, MessageStore, MessageView, TimelineEvent
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _AGE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 FILTER_KEYS = ("status", "type", "partner", "dossier", "since", "until", "error")
+
+
+def scrub(text: str) -> str:
+    """:func:`gateway.logging.scrub_text`, but message ids (UUIDs) are kept whole: their
+    last group can look like a 12-digit citizen id."""
+    parts: list[str] = []
+    position = 0
+    for match in _UUID.finditer(text):
+        parts.append(scrub_text(text[position : match.start()]))
+        parts.append(match.group(0))
+        position = match.end()
+    parts.append(scrub_text(text[position:]))
+    return "".join(parts)
 
 
 def parse_time(raw: str, *, name: str, now: datetime | None = None) -> datetime:
@@ -220,7 +234,7 @@ def message_to_json(view: MessageView) -> dict[str, Any]:
         "attempts": view.attempts,
         "created_at": view.created_at.isoformat(),
         "updated_at": view.updated_at.isoformat(),
-        "last_error": scrub_text(view.last_error) if view.last_error else None,
+        "last_error": scrub(view.last_error) if view.last_error else None,
         "replay_of": view.replay_of,
     }
 
@@ -231,7 +245,7 @@ def masked_body(body: bytes) -> Any:
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return scrub_text(body.decode("utf-8", "replace"))
+        return scrub(body.decode("utf-8", "replace"))
     return redact_mapping({"body": parsed})["body"]
 
 
@@ -270,15 +284,13 @@ def show_message(
     errors = tuple(e for e in view.timeline if e.event in FAILURE_EVENTS and e.detail)
     if not reveal:
         view = _scrubbed(view)
-        errors = tuple(replace(e, detail=scrub_text(e.detail or "")) for e in errors)
-    headers = {k: (v if reveal else scrub_text(v)) for k, v in sorted(view.headers.items())}
+        errors = tuple(replace(e, detail=scrub(e.detail or "")) for e in errors)
+    headers = {k: (v if reveal else scrub(v)) for k, v in sorted(view.headers.items())}
     body = clear_body(envelope.body) if reveal else masked_body(envelope.body)
     return MessageDetail(view, body, reveal, errors, audit_id, headers)
 
 
 def _scrubbed(view: MessageView) -> MessageView:
-    timeline = tuple(
-        replace(e, detail=scrub_text(e.detail)) if e.detail else e for e in view.timeline
-    )
-    last_error = scrub_text(view.last_error) if view.last_error else None
+    timeline = tuple(replace(e, detail=scrub(e.detail)) if e.detail else e for e in view.timeline)
+    last_error = scrub(view.last_error) if view.last_error else None
     return replace(view, timeline=timeline, last_error=last_error)

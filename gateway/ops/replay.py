@@ -39,9 +39,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.domain.errors import GatewayError, InvalidInput
 from gateway.domain.messages import Envelope, MessageStatus
 from gateway.envelope import EnvelopeSigner
-from gateway.logging import get_logger, scrub_text
+from gateway.logging import get_logger
 from gateway.messaging.port import ParkedMessage, Transport
-from gateway.ops.messages import MessageFilter
+from gateway.ops.messages import MessageFilter, scrub
 from gateway.store.audit import AuditTrail
 from gateway.store.messages import EventKind, MessageStore
 
@@ -143,7 +143,7 @@ def replay_envelope(
             "replay_of": original.message_id,
             "replayed_by": request.actor,
             "replayed_at": now.isoformat(),
-            "replay_reason": scrub_text(request.reason)[:MAX_REASON_HEADER],
+            "replay_reason": scrub(request.reason)[:MAX_REASON_HEADER],
         }
     )
     return signer.sign(
@@ -206,7 +206,7 @@ def replay_one(
         EventKind.REPLAYED,
         status=_replayed_status(),
         detail=f"replayed as {envelope.message_id} by {request.actor}: "
-        f"{scrub_text(request.reason)[:MAX_REASON_HEADER]}",
+        f"{scrub(request.reason)[:MAX_REASON_HEADER]}",
     )
     taken = transport.take_parked(original_id)
     detail = "" if taken is not None else "parked copy was already gone (replayed concurrently?)"
@@ -261,7 +261,7 @@ def replay_messages(
         try:
             result = replay_one(store, audit, transport, signer, parked, request, batch=batch)
         except (GatewayError, SQLAlchemyError) as error:
-            detail = f"{type(error).__name__}: {scrub_text(str(error))[:300]}"
+            detail = f"{type(error).__name__}: {scrub(str(error))[:300]}"
             log.error("replay stopped", message_id=parked.envelope.message_id, error=detail)
             report(ReplayResult(parked.envelope.message_id, "failed", detail=detail))
             break
