@@ -78,8 +78,7 @@ class _Generator:
 
     # -- small draws ---------------------------------------------------------------------
     def family_name(self) -> str:
-        names, weights = zip(*p.FAMILY_NAMES, strict=True)
-        return self.rng.choices(names, weights=weights)[0]
+        return self.code(p.FAMILY_NAMES)
 
     def middle_given(self, gender: str) -> tuple[str, str]:
         if gender == p.MALE:
@@ -138,8 +137,9 @@ class _Generator:
                 return book
 
     def code(self, choices: tuple[tuple[str, int], ...]) -> str:
-        values, weights = zip(*choices, strict=True)
-        return self.rng.choices(values, weights=weights)[0]
+        values = [value for value, _ in choices]
+        weights = [weight for _, weight in choices]
+        return str(self.rng.choices(values, weights=weights)[0])
 
     # -- one household --------------------------------------------------------------------
     def household(self) -> list[p.Citizen]:
