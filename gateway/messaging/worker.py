@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -67,6 +67,19 @@ class LedgerPort(Protocol):
     ) -> None: ...
 
     def release(self, consumer: str, message_id: str, *, token: str | None = None) -> bool: ...
+
+
+@runtime_checkable
+class BatchLedgerPort(Protocol):
+    """A ledger that claims and completes a whole batch per transaction (``BatchLedger``)."""
+
+    def claim_many(
+        self, consumer: str, message_ids: Sequence[str], lease: timedelta
+    ) -> dict[str, Claim]: ...
+
+    def complete_many(
+        self, consumer: str, outcomes: Sequence[tuple[str, dict[str, Any], str | None]]
+    ) -> None: ...
 
 
 class Timeline(Protocol):
@@ -136,18 +149,42 @@ class Worker:
         return self.handle_batch([delivery])[0]
 
     def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Disposition]:
-        results = [self._process(delivery) for delivery in deliveries]
-        self._record_events([event for result in results for event in result.events])
-        entries = [result.evidence for result in results if result.evidence is not None]
+        results: list[_Result | None] = [None] * len(deliveries)
+        to_claim: list[int] = []
+        seen: set[str] = set()
+        for index, delivery in enumerate(deliveries):
+            mid = delivery.envelope.message_id
+            if mid in seen:  # two copies in one batch: the first one decides for both
+                results[index] = _Result(Disposition.ack())
+                continue
+            seen.add(mid)
+            refused = self._refusal(delivery)
+            if refused is not None:
+                results[index] = refused
+            else:
+                to_claim.append(index)
+        claims = self._claim([deliveries[i].envelope.message_id for i in to_claim])
+        completions: list[tuple[str, dict[str, Any], str | None]] = []
+        for index in to_claim:
+            delivery = deliveries[index]
+            claim = claims.get(delivery.envelope.message_id)
+            result, outcome = self._run(delivery, claim)
+            results[index] = result
+            if outcome is not None and claim is not None:
+                completions.append((delivery.envelope.message_id, outcome, claim.token))
+        self._complete(completions)
+        final = [result for result in results if result is not None]
+        self._record_events([event for result in final for event in result.events])
+        entries = [result.evidence for result in final if result.evidence is not None]
         if entries:
             self.evidence.append_many(entries)
-        return [result.disposition for result in results]
+        return [result.disposition for result in final]
 
-    # -- one delivery -----------------------------------------------------------------------
+    # -- steps ------------------------------------------------------------------------------
 
-    def _process(self, delivery: Delivery) -> _Result:
+    def _refusal(self, delivery: Delivery) -> _Result | None:
+        """Park a delivery whose signature is refused or whose type has no handler."""
         envelope = delivery.envelope
-        mid = envelope.message_id
         try:
             self.verifier.verify(
                 envelope,
@@ -155,31 +192,44 @@ class Worker:
                 expected_recipient=delivery.queue_type.split(".", 1)[0],
             )
         except SignatureInvalid as refusal:
-            log.warning("message %s refused: %s", mid, refusal.reason)
+            log.warning("message %s refused: %s", envelope.message_id, refusal.reason)
             return self._park(delivery, refusal.reason, refusal.detail, refused=True)
-        handler = self.handlers.get(delivery.queue_type)
-        if handler is None:
+        if delivery.queue_type not in self.handlers:
             return self._park(delivery, "no_handler", f"no handler for {delivery.queue_type}")
+        return None
+
+    def _claim(self, message_ids: list[str]) -> dict[str, Claim]:
+        if not message_ids:
+            return {}
         try:
-            claim = self.ledger.claim(self.consumer_name, mid, self.lease)
+            if isinstance(self.ledger, BatchLedgerPort):
+                return self.ledger.claim_many(self.consumer_name, message_ids, self.lease)
+            return {
+                mid: self.ledger.claim(self.consumer_name, mid, self.lease) for mid in message_ids
+            }
         except (GatewayError, SQLAlchemyError) as error:
-            return _Result(Disposition.retry("ledger_unavailable", _error_text(error)))
+            log.warning("ledger unavailable (%s); the batch will be retried", type(error).__name__)
+            return {}
+
+    def _run(
+        self, delivery: Delivery, claim: Claim | None
+    ) -> tuple[_Result, dict[str, Any] | None]:
+        envelope = delivery.envelope
+        mid = envelope.message_id
+        if claim is None:
+            return _Result(Disposition.retry("ledger_unavailable", "ledger claim failed")), None
         if claim.state == "done":
-            return _Result(Disposition.ack())
+            return _Result(Disposition.ack()), None
         if claim.state == "busy":
-            return _Result(Disposition.retry("ledger_busy", "another worker holds the lease"))
+            return _Result(Disposition.retry("ledger_busy", "another worker holds it")), None
         started = EventRecord(mid, "attempt_started", attempt=delivery.attempt)
         try:
-            outcome = _outcome_of(handler(envelope))
+            outcome = _outcome_of(self.handlers[delivery.queue_type](envelope))
         except Exception as error:  # noqa: BLE001 - every failure is mapped to a disposition
             self.ledger.release(self.consumer_name, mid, token=claim.token)
             result = self._failed(delivery, error)
             result.events.insert(0, started)
-            return result
-        try:
-            self.ledger.complete(self.consumer_name, mid, outcome, token=claim.token)
-        except GatewayError as error:  # our lease was taken over: the other claim owns it now
-            log.warning("message %s: ledger completion refused (%s)", mid, error.code)
+            return result, None
         delivered = EventRecord(mid, "delivered", status="delivered", attempt=delivery.attempt)
         entry = EvidenceEntry(
             direction="out",
@@ -190,7 +240,19 @@ class Worker:
             signature=envelope.jws,
             body_policy=self.body_policy,
         )
-        return _Result(Disposition.ack(), [started, delivered], entry)
+        return _Result(Disposition.ack(), [started, delivered], entry), outcome
+
+    def _complete(self, completions: list[tuple[str, dict[str, Any], str | None]]) -> None:
+        if not completions:
+            return
+        if isinstance(self.ledger, BatchLedgerPort):
+            self.ledger.complete_many(self.consumer_name, completions)
+            return
+        for mid, outcome, token in completions:
+            try:
+                self.ledger.complete(self.consumer_name, mid, outcome, token=token)
+            except GatewayError as error:  # our lease was taken over: the other claim owns it
+                log.warning("message %s: ledger completion refused (%s)", mid, error.code)
 
     def _failed(self, delivery: Delivery, error: Exception) -> _Result:
         text = _error_text(error)
