@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,18 +83,29 @@ class CityMock(PartnerMock):
         settings: MockSettings | None = None,
         *,
         jwks: dict[str, Any] | None = None,
-        fetch_jwks: bool = True,
+        fetch_jwks: bool | Callable[[], dict[str, Any]] = True,
+        jwks_refetch_interval: float = 1.0,
     ) -> None:
+        """``jwks`` injects keys; ``fetch_jwks`` False never fetches, a callable replaces HTTP."""
         super().__init__()
         self.settings = settings or MockSettings()
         self.jwks_url = self.settings.gateway_url.rstrip("/") + "/.well-known/jwks.json"
-        fetch = (lambda: fetch_jwks_over_http(self.jwks_url)) if fetch_jwks else None
-        self.verifier = EventVerifier(fetch)
+        fetch: Callable[[], dict[str, Any]] | None
+        if callable(fetch_jwks):
+            fetch = fetch_jwks
+        elif fetch_jwks:
+            fetch = self._fetch_over_http
+        else:
+            fetch = None
+        self.verifier = EventVerifier(fetch, refetch_interval=jwks_refetch_interval)
         if jwks is not None:
             self.verifier.set_jwks(jwks)
         self._events: dict[str, dict[str, Any]] = {}
         self._duplicates = 0
         self.route("POST", "/events", self.receive)
+
+    def _fetch_over_http(self) -> dict[str, Any]:
+        return fetch_jwks_over_http(self.jwks_url)
 
     def set_jwks(self, jwks: dict[str, Any]) -> None:
         """Inject the gateway's JWKS (tests; the running mock fetches it)."""

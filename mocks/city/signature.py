@@ -12,8 +12,10 @@ JWKS, even after fetching it again), ``bad_signature``, then ``message_id_mismat
 ``type_mismatch``, ``recipient_mismatch`` (claims against the headers and ``city``).
 Claims are compared only after the signature verifies. The JWKS is fetched lazily from
 ``{gateway_url}/.well-known/jwks.json``, cached, and fetched again when a ``kid`` is
-unknown (at most once per ``refetch_interval`` seconds); a JWKS that cannot be fetched is
-:class:`JwksUnavailable` (the city answers 503, the gateway retries). Tests inject a JWKS
+unknown (at most once per ``refetch_interval`` seconds: an unknown ``kid`` inside that
+interval is :class:`JwksUnavailable` too, so a delivery racing a key rotation is retried,
+not parked); a JWKS that cannot be fetched is :class:`JwksUnavailable` (the city answers
+503, the gateway retries). Tests inject a JWKS
 with :meth:`EventVerifier.set_jwks`.
 """
 
@@ -166,7 +168,9 @@ class EventVerifier:
                 return key
             now = self._clock()
             if self._last_fetch is not None and now - self._last_fetch < self._interval:
-                return None
+                raise JwksUnavailable(
+                    f"key {kid!r} unknown and the JWKS was fetched just now: retry"
+                )
             self._last_fetch = now
         keys = self._import(self._fetch())
         with self._lock:

@@ -22,7 +22,7 @@ from joserfc.registry import HeaderParameter
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from mocks.city.app import CityMock, create_mock
+from mocks.city.app import CityMock
 from mocks.city.signature import JwksUnavailable
 from mocks.framework import FaultSpec, MockRequest, MockResponse, json_validator, schema_errors
 from mocks.settings import MockSettings
@@ -287,26 +287,35 @@ def test_unknown_kid_triggers_one_refetch_of_the_jwks(gateway: Gateway) -> None:
         fetches.append(1)
         return published["jwks"]
 
-    mock = create_mock(MockSettings())
-    mock.verifier._fetch = fetch  # the running mock fetches over HTTP; count calls here
+    mock = CityMock(MockSettings(), fetch_jwks=fetch, jwks_refetch_interval=0.0)
     assert deliver(mock, gateway, STATUS_EVENT, kid="k-es")[0].status == 202
     assert len(fetches) == 1  # lazily fetched once, then cached
     assert deliver(mock, gateway, PAYMENT_EVENT, kid="k-es")[0].status == 202
     assert len(fetches) == 1
     published["jwks"] = gateway.jwks("k-es", "k-ed")  # the gateway rotated in a new key
-    mock.verifier._last_fetch = None
     assert deliver(mock, gateway, DOSSIER_EVENT, kid="k-ed")[0].status == 202
     assert len(fetches) == 2
 
 
 def test_unreachable_jwks_is_503_so_the_gateway_retries(gateway: Gateway) -> None:
-    mock = CityMock(MockSettings(gateway_url="http://127.0.0.1:9"))
+    mock = CityMock(MockSettings(gateway_url="http://127.0.0.1:9"))  # nothing listens there
+    response, _ = deliver(mock, gateway, STATUS_EVENT)
+    _refusal(response, 503, "unavailable")
 
     def fail() -> dict[str, Any]:
         raise JwksUnavailable("cannot fetch")
 
-    mock.verifier._fetch = fail
-    response, _ = deliver(mock, gateway, STATUS_EVENT)
+    response, _ = deliver(CityMock(MockSettings(), fetch_jwks=fail), gateway, STATUS_EVENT)
+    _refusal(response, 503, "unavailable")
+
+
+def test_unknown_kid_right_after_a_fetch_is_retried_not_parked(gateway: Gateway) -> None:
+    mock = CityMock(
+        MockSettings(), fetch_jwks=lambda: gateway.jwks("k-es"), jwks_refetch_interval=60
+    )
+    assert deliver(mock, gateway, STATUS_EVENT)[0].status == 202
+    gateway.keys["k-new"] = ECKey.generate_key("P-256")
+    response, _ = deliver(mock, gateway, STATUS_EVENT, kid="k-new")
     _refusal(response, 503, "unavailable")
 
 
