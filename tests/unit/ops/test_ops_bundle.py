@@ -68,7 +68,9 @@ def test_altered_record_is_named(honest: dict[str, Any]) -> None:
     record = first_subject(honest)
     record["body_sha256"] = "0" * 64
     found = problems(honest)
-    assert found == [f"record {record['chain_id']}#{record['seq']}: content does not match its hash (altered)"]
+    assert found == [
+        f"record {record['chain_id']}#{record['seq']}: content does not match its hash (altered)"
+    ]
 
 
 def test_rehashed_record_breaks_the_link_or_the_signed_head(honest: dict[str, Any]) -> None:
@@ -143,7 +145,11 @@ def test_export_is_audited_and_needs_a_subject(scenario: Scenario, keystore: Key
         actor="os:auditor", reason="court request 17", dossier_code=dossier,
     )  # fmt: skip
     (entry,) = scenario.ctx.audit.list(action="export")
-    assert (entry.actor, entry.target, entry.reason) == ("os:auditor", f"dossier:{dossier}", "court request 17")
+    assert (entry.actor, entry.target, entry.reason) == (
+        "os:auditor",
+        f"dossier:{dossier}",
+        "court request 17",
+    )
     assert entry.detail["bundle_sha256"] == result.sha256
     by_message = build_bundle(scenario.ctx.engine, keystore, message_id=ids[0])
     assert verify_bundle(by_message).ok
@@ -162,5 +168,7 @@ def test_records_after_the_last_checkpoint_are_reported_uncovered(
     scenario.drain()  # no close: the newest record is after the last checkpoint
     view = scenario.ctx.store.get(more[0])
     assert view is not None and view.dossier_code
-    report = verify_bundle(build_bundle(scenario.ctx.engine, keystore, dossier_code=view.dossier_code))
+    report = verify_bundle(
+        build_bundle(scenario.ctx.engine, keystore, dossier_code=view.dossier_code)
+    )
     assert report.ok and report.covered == [] and len(report.uncovered) == 1

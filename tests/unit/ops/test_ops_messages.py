@@ -22,7 +22,9 @@ def test_times_are_iso_or_ages() -> None:
 
 
 def test_filter_pairs_name_what_is_wrong() -> None:
-    flt = MessageFilter.from_pairs(["type=portal.dossier.sync", "since=1d", "error=timeout"], now=NOW)
+    flt = MessageFilter.from_pairs(
+        ["type=portal.dossier.sync", "since=1d", "error=timeout"], now=NOW
+    )
     assert flt.type == "portal.dossier.sync" and flt.since == NOW - timedelta(days=1)
     assert flt.describe()["error_contains"] == "timeout"
     with pytest.raises(InvalidInput, match="unknown key 'colour'"):
@@ -43,7 +45,9 @@ def test_list_filters_by_status_dossier_and_error(scenario: Scenario) -> None:
     store = scenario.ctx.store
     parked = list_messages(store, MessageFilter(status="parked"))
     assert {v.message_id for v in parked} == set(bad)
-    assert {v.message_id for v in list_messages(store, MessageFilter(status="delivered"))} == set(good)
+    assert {v.message_id for v in list_messages(store, MessageFilter(status="delivered"))} == set(
+        good
+    )
     one = list_messages(store, MessageFilter(dossier_code="GOOD-0002"))
     assert [v.message_id for v in one] == [good[1]]
     by_error = list_messages(store, MessageFilter(error_contains="contract_violation"))
