@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from typing import Any
 
@@ -118,7 +119,7 @@ def test_key_swapped_for_an_attackers_is_caught_by_trusted_jwks(
         (r for r in honest["records"] if r["chain_id"] == record["chain_id"]),
         key=lambda r: r["seq"],
     )
-    for previous, current in zip(chain, chain[1:], strict=False):
+    for previous, current in itertools.pairwise(chain):
         current["prev_hash"] = previous["hash"]
         current["hash"] = bundle_verify.record_hash(current)
     checkpoint = honest["checkpoints"][0]
@@ -163,7 +164,7 @@ def test_export_is_audited_and_needs_a_subject(scenario: Scenario, keystore: Key
 def test_records_after_the_last_checkpoint_are_reported_uncovered(
     scenario: Scenario, keystore: KeyStore
 ) -> None:
-    _, dossier = delivered_dossier(scenario, 2)
+    _, _dossier = delivered_dossier(scenario, 2)
     more = scenario.submit(1, prefix="000.00.00.H26-261128")
     scenario.drain()  # no close: the newest record is after the last checkpoint
     view = scenario.ctx.store.get(more[0])
