@@ -55,6 +55,7 @@ def _load(path: Path) -> Any:
     return json.loads(text)
 
 
+@cache
 def _retrieve(uri: str) -> Resource[Any]:
     if not uri.startswith("file://"):
         raise ValueError(f"portal contract may only reference local files, not {uri}")
