@@ -190,7 +190,7 @@ def test_rest_session_is_reused_across_calls_and_threads(
     def lookup() -> None:
         try:
             client.find_dossier("000.00.00.H26-241120-0001")
-        except BaseException as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=lookup) for _ in range(8)]
@@ -216,7 +216,7 @@ def test_business_refusal_is_permanent(portal: PortalHarness) -> None:
     portal.mock.store.dossiers[record.dossier_code]["TrangThaiHoSo"] = "2"
     original = portal.client.find_dossier
 
-    def stale_lookup(code: str, *, context: CallContext = CallContext()) -> object:
+    def stale_lookup(code: str, *, context: CallContext = CONTEXT) -> object:
         found = original(code, context=context)
         portal.mock.store.dossiers[record.dossier_code]["TrangThaiHoSo"] = "3"
         return found
