@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import connexion
-import yaml
 from connexion.middleware import MiddlewarePosition
 
 from gateway.api.errors import HANDLERS
@@ -25,18 +24,12 @@ from gateway.api.readiness import Readiness
 from gateway.api.runtime import ApiRuntime
 from gateway.api.security import KeyRing
 from gateway.api.services import ApiServices
+from gateway.api.spec import SPEC_PATH, load_served_spec, load_spec
 from gateway.api.validation import validator_map
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "contracts" / "gateway" / "openapi.yaml"
+__all__ = ["HTTP_METHODS", "SPEC_PATH", "create_app", "load_spec", "operation_scopes"]
+
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-
-
-def load_spec(path: Path = SPEC_PATH) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        document = yaml.safe_load(handle)
-    if not isinstance(document, dict):
-        raise ValueError(f"{path}: not an OpenAPI document")
-    return document
 
 
 def operation_scopes(spec: Mapping[str, Any]) -> dict[str, frozenset[str]]:
@@ -58,7 +51,7 @@ def create_app(
     swagger_ui: bool = False,
 ) -> connexion.AsyncApp:
     """The gateway's HTTP API, wired to ``services``."""
-    spec = load_spec(spec_path)
+    spec = load_served_spec(spec_path)
     runtime = ApiRuntime(
         services=services,
         operation_scopes=operation_scopes(spec),
@@ -66,9 +59,9 @@ def create_app(
         metrics=HttpMetrics(services.metrics_registry),
         readiness=Readiness(services.readiness_checks, services.readiness_cache_seconds),
     )
-    app = connexion.AsyncApp(__name__, specification_dir=str(spec_path.parent))
+    app = connexion.AsyncApp(__name__)
     app.add_api(
-        spec_path.name,
+        spec,
         strict_validation=True,
         validate_responses=validate_responses,
         pythonic_params=True,

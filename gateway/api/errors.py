@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, FieldError, encode, problem_body
 from gateway.api.runtime import NotConfigured, correlation_id
+from gateway.api.security import UNAUTHENTICATED_DETAIL
 from gateway.api.validation import RequestInvalid
 from gateway.domain.errors import GatewayError, UpstreamError
 from gateway.logging import get_logger, scrub_text
@@ -101,7 +102,7 @@ def http_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse
         log.error("response_error", status=status, detail=scrub_text(str(detail)))
         return problem_response(request, 500, code="internal_error", detail=INTERNAL_DETAIL)
     if status == 401:
-        detail = "Missing or invalid credentials."
+        detail = UNAUTHENTICATED_DETAIL
     elif status == 404:
         detail = "The requested URL is not part of this API."
     elif status == 405:

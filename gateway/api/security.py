@@ -27,7 +27,7 @@ from gateway.api.runtime import current_runtime, require
 from gateway.api.services import ApiKey
 from gateway.domain.errors import AuthenticationFailed, PermissionDenied, SignatureInvalid
 
-UNAUTHENTICATED_DETAIL = "Missing or invalid API key."
+UNAUTHENTICATED_DETAIL = "Missing or invalid credentials."
 BODY_EXTENSION = "tthc_body"
 
 
