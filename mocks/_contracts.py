@@ -6,6 +6,7 @@ Rules:
 - Relative ``$ref`` between contract files resolve from disk (never the network).
 - Contract schemas use the subset shared by OpenAPI 3.0 and JSON Schema draft 7, so one
   validator (draft 7) checks both; ``format`` is checked where jsonschema can.
+- Retrieved contract files are cached (parsed once per process).
 - :func:`schema_errors` answers human-readable messages naming the JSON path of each error.
 """
 
@@ -31,6 +32,7 @@ def _load(path: Path) -> Any:
     return json.loads(text)
 
 
+@lru_cache(maxsize=64)
 def _retrieve(uri: str) -> Resource[Any]:
     if not uri.startswith("file://"):
         raise ValueError(f"contracts may only reference local files, not {uri}")

@@ -136,3 +136,82 @@ def contract_examples(relative_path: str) -> list[tuple[str, str, Any]]:
 
     walk(spec.get("paths", {}), "/paths")
     return found
+
+
+def portal_dossier(
+    dossier_code: str = "000.00.00.H26-241120-0001", status: str = "2", **fields: Any
+) -> dict[str, Any]:
+    """A complete, contract-valid ``DongBoHoSoMC`` record (fake person), fields overridable."""
+    record: dict[str, Any] = {
+        "MaHoSo": dossier_code,
+        "MaTTHC": "1.001193",
+        "TenTTHC": "Thủ tục đăng ký khai sinh",
+        "MaLinhVuc": "HOTICH",
+        "TenLinhVuc": "Hộ tịch",
+        "KenhThucHien": "1",
+        "ChuHoSo": "Nguyễn Văn An",
+        "LoaiDoiTuong": "1",
+        "MaDoiTuong": "",
+        "SoGiayToChuHoSo": "001203001234",
+        "DinhDanhCHS": [{"LoaiDinhDanh": "1", "SoDinhDanh": "001203001234"}],
+        "Email": "an.nguyen@example.vn",
+        "SoDienThoai": "0912345678",
+        "TrichYeuHoSo": "Đăng ký khai sinh cho con",
+        "NgayTiepNhan": "20241120083000",
+        "NgayHenTra": "20241121170000",
+        "NgayNopHoSo": "20241120080000",
+        "TrangThaiHoSo": status,
+        "NgayTra": "",
+        "NgayTuChoi": "",
+        "HinhThuc": "0",
+        "NgayKetThucXuLy": "",
+        "DonViXuLy": "UBND phường Hàng Bạc",
+        "NoiNopHoSo": "Bộ phận một cửa UBND phường Hàng Bạc",
+        "HoSoCoThanhPhanSoHoa": "1",
+        "TaiKhoanDuocXacThucVoiVNeID": "1",
+        "DuocThanhToanTrucTuyen": "0",
+        "GhiChu": "",
+        "TaiLieuNop": [
+            {
+                "TepDinhKemId": "TK-0001",
+                "TenTepDinhKem": "Giấy chứng sinh.pdf",
+                "IsDeleted": "False",
+                "MaThanhPhanHoSo": "TP01",
+                "DuongDanTaiTepTin": "https://motcua.hanoi.gov.vn/files/TK-0001.pdf",
+                "DuocSoHoa": "1",
+                "DuocTaiSuDung": "0",
+                "DuocLayTuKhoDMQG": "0",
+            }
+        ],
+        "DanhSachLePhi": [
+            {
+                "TenPhiLePhi": "Lệ phí đăng ký khai sinh",
+                "MaPhiLePhi": "LPKS",
+                "HinhThucThu": "1",
+                "Gia": 0,
+                "LoaiPhiLePhi": "2",
+            }
+        ],
+        "DanhSachHoSoBoSung": [],
+        "DanhSachGiayToKetQua": [],
+        "DSKetNoiCSDL": [{"MaCSDL": "1"}],
+    }
+    record.update(fields)
+    return record
+
+
+def portal_progress(
+    dossier_code: str = "000.00.00.H26-241120-0001", status: str = "4"
+) -> dict[str, Any]:
+    """A contract-valid ``CapNhatTienDoHoSoMC`` item."""
+    return {
+        "MaHoSo": dossier_code,
+        "NguoiXuLy": "Trần Thị Bình",
+        "ChucDanh": "Công chức tư pháp - hộ tịch",
+        "ThoiDiemXuLy": "20241120100000",
+        "PhongBanXuLy": "Bộ phận tư pháp - hộ tịch",
+        "NoiDungXuLy": "Thụ lý hồ sơ",
+        "TrangThai": status,
+        "NgayBatDau": "20241120083000",
+        "NgayKetThucTheoQuyDinh": "20241121170000",
+    }
