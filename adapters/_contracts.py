@@ -35,13 +35,17 @@ def contract_path(relative_path: str) -> Path:
     return contracts_dir() / relative_path
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".yaml", ".yml"):
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     return json.loads(text)
 
 
+@lru_cache(maxsize=64)
 def _retrieve(uri: str) -> Resource[Any]:
     if not uri.startswith("file://"):
         raise ValueError(f"contracts may only reference local files, not {uri}")

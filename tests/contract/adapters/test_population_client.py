@@ -151,7 +151,7 @@ def test_verify_reports_mismatched_fields(site: str, mock: PopulationMock) -> No
 
 def test_wrong_secret_is_a_permanent_rejection(site: str, mock: PopulationMock) -> None:
     client, _ = make_client(site, secret="not-the-secret")
-    with pytest.raises(UpstreamRejected, match="Client.Authentication") as caught:
+    with pytest.raises(UpstreamRejected, match=r"Client\.Authentication") as caught:
         client.lookup(query_for(full_date_citizen(mock)))
     assert not caught.value.transient
 
