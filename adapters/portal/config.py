@@ -61,6 +61,7 @@ class PortalConfig:
     failure_threshold: int = 5
     reset_after: float = 30.0
     read_retries: int = 2
+    retry_backoff: float = 0.2
 
     def check(self) -> None:
         """Refuse an unusable configuration, naming the key."""
@@ -95,4 +96,5 @@ class PortalConfig:
             failure_threshold=self.failure_threshold,
             reset_after=self.reset_after,
             read_retries=self.read_retries,
+            retry_backoff=self.retry_backoff,
         )

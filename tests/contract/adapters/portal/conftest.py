@@ -178,3 +178,8 @@ def portal(binding: str, transport: str, request: pytest.FixtureRequest) -> Iter
 @pytest.fixture
 def rest_portal(transport: str, request: pytest.FixtureRequest) -> Iterator[PortalHarness]:
     yield from make_harness("rest", transport, request, read_timeout=5.0)
+
+
+@pytest.fixture
+def soap_portal(transport: str, request: pytest.FixtureRequest) -> Iterator[PortalHarness]:
+    yield from make_harness("soap", transport, request)

@@ -152,9 +152,8 @@ def test_every_call_and_answer_is_recorded_with_context_and_no_credentials(
         assert all(token.encode() not in e.body for e in exchanges)
 
 
-def test_soap_requests_carry_the_xroad_header(portal: PortalHarness) -> None:
-    if portal.binding != "soap":
-        pytest.skip("the X-Road header belongs to the SOAP binding")
+def test_soap_requests_carry_the_xroad_header(soap_portal: PortalHarness) -> None:
+    portal = soap_portal
     portal.client.sync_dossier(sample_dossier())
     portal.client.list_procedures()
     headers = []
