@@ -107,6 +107,9 @@ def http_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse
         detail = "The requested URL is not part of this API."
     elif status == 405:
         detail = f"The method {request.scope.get('method')} is not allowed for this URL."
+    elif status == 400 and detail == "RequestBody is required":
+        detail = "The request body is required."
+        errors.append(FieldError("body", "is required"))
     elif isinstance(error, TypeValidationError) and detail:
         match = _TYPE_ERROR.search(detail)
         if match:

@@ -9,6 +9,7 @@ from api_fakes import (
     CITY_KEY,
     LIMITED_KEY,
     OPS_KEY,
+    PORT_METHODS,
     FakeBackend,
     api_key_operations,
     concrete_path,
@@ -100,7 +101,11 @@ def test_key_with_the_scope_succeeds(
         assert response.headers["content-type"] == "application/pdf"
     else:
         assert response.json() == expected_body
-    ((name, args, ctx),) = backend.calls
+    ((name, _args, ctx),) = backend.calls
+    group, method_name = PORT_METHODS[
+        operation["operationId"].removeprefix("gateway.api.handlers.")
+    ]
+    assert name == f"{group}.{method_name}"
     assert ctx.caller == ("operator" if key == OPS_KEY else "city-one-stop")
     assert ctx.correlation_id == response.headers["x-correlation-id"]
 
