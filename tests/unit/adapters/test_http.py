@@ -1,0 +1,211 @@
+"""PartnerHttp: TLS settings, timeouts, size cap, retries, classification, breaker, evidence."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+import requests
+import responses
+
+from adapters._breaker import CircuitBreaker, CircuitOpen
+from adapters.http import CallContext, HttpConfig, PartnerHttp, build_session
+from gateway.domain.errors import (
+    ConfigError,
+    UpstreamMalformed,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.domain.exchange import ListRecorder
+
+BASE = "https://partner.test/api"
+
+
+def make(**overrides: object) -> tuple[PartnerHttp, ListRecorder]:
+    settings: dict[str, object] = {
+        "partner": "payment",
+        "base_url": BASE,
+        "max_answer_bytes": 1000,
+        "retry_backoff": 0.0,
+    }
+    settings.update(overrides)
+    recorder = ListRecorder()
+    return PartnerHttp(HttpConfig(**settings), recorder, sleep=lambda _: None), recorder  # type: ignore[arg-type]
+
+
+def test_session_carries_tls_material_and_ignores_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/somewhere/else.pem")
+    config = HttpConfig(
+        "population",
+        BASE,
+        ca_bundle="/etc/tthc/ca.pem",
+        client_cert="/etc/tthc/c.pem",
+        client_key="/etc/tthc/k.pem",
+    )
+    session = build_session(config)
+    assert session.verify == "/etc/tthc/ca.pem"
+    assert session.cert == ("/etc/tthc/c.pem", "/etc/tthc/k.pem")
+    assert session.trust_env is False
+    assert build_session(HttpConfig("x", BASE)).verify is True
+
+
+def test_plain_http_only_when_explicitly_allowed() -> None:
+    with pytest.raises(ConfigError, match=r"adapters\.city: plain http URL refused"):
+        build_session(HttpConfig("city", "http://city.test"))
+    build_session(HttpConfig("city", "http://city.test", allow_plain_http=True))
+    http, _ = make()
+    with pytest.raises(ConfigError, match="plain http"):
+        http.send("GET", "http://elsewhere.test/x", operation="op")
+    with pytest.raises(ConfigError, match="client_cert and client_key"):
+        build_session(HttpConfig("x", BASE, client_cert="/c.pem"))
+
+
+@responses.activate
+def test_every_call_has_connect_and_read_timeouts_and_is_recorded() -> None:
+    responses.add("POST", f"{BASE}/op", body=b'{"ok":1}')
+    http, recorder = make(connect_timeout=1.5, read_timeout=4.0)
+    answer = http.send(
+        "POST",
+        "/op",
+        operation="INIT",
+        body=b"{}",
+        context=CallContext("c", "m", "d"),
+        personal=True,
+    )
+    assert answer.body == b'{"ok":1}' and answer.status == 200
+    assert responses.calls[0].request.req_kwargs["timeout"] == (1.5, 4.0)  # type: ignore[attr-defined]
+    assert [
+        (e.direction, e.body, e.status, e.personal, e.correlation_id, e.message_id, e.dossier_code)
+        for e in recorder.exchanges
+    ] == [
+        ("out", b"{}", None, True, "c", "m", "d"),
+        ("in", b'{"ok":1}', 200, True, "c", "m", "d"),
+    ]
+
+
+@responses.activate
+def test_answers_over_the_cap_are_refused_declared_or_streamed() -> None:
+    responses.add("GET", f"{BASE}/declared", body=b"x" * 2000)
+    responses.add(
+        "GET",
+        f"{BASE}/gzip",
+        body=gzip.compress(b"y" * 100_000),
+        headers={"Content-Encoding": "gzip"},
+    )
+    http, _ = make()
+    with pytest.raises(UpstreamMalformed, match=r"payment: op: answer .*over the 1000-byte limit"):
+        http.send("GET", "/declared", operation="op")
+    with pytest.raises(
+        UpstreamMalformed, match="over the 1000-byte limit"
+    ):  # a gzip bomb is counted decoded
+        http.send("GET", "/gzip", operation="op")
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("effect", "error", "message"),
+    [
+        (
+            requests.exceptions.ReadTimeout(),
+            UpstreamTimeout,
+            "payment: op: no answer within 10.0 s",
+        ),
+        (requests.exceptions.ConnectTimeout(), UpstreamTimeout, "no answer within"),
+        (requests.exceptions.ConnectionError(), UpstreamUnavailable, "connection failed"),
+        (requests.exceptions.SSLError(), UpstreamUnavailable, "TLS handshake failed"),
+    ],
+)
+def test_transport_failures_are_classified(
+    effect: Exception, error: type[Exception], message: str
+) -> None:
+    responses.add("POST", f"{BASE}/op", body=effect)
+    http, _ = make()
+    with pytest.raises(error, match=message):
+        http.send("POST", "/op", operation="op")
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, UpstreamUnavailable),
+        (503, UpstreamUnavailable),
+        (429, UpstreamUnavailable),
+        (400, UpstreamRejected),
+        (404, UpstreamRejected),
+        (302, UpstreamMalformed),
+    ],
+)
+def test_statuses_not_expected_are_classified(status: int, error: type[Exception]) -> None:
+    responses.add("POST", f"{BASE}/op", status=status)
+    http, _ = make()
+    with pytest.raises(error, match=f"HTTP {status}"):
+        http.send("POST", "/op", operation="op")
+
+
+@responses.activate
+def test_expected_error_statuses_are_returned_to_the_caller() -> None:
+    responses.add("POST", f"{BASE}/soap", status=500, body=b"<fault/>")
+    http, _ = make()
+    assert http.send("POST", "/soap", operation="op", expect=(200, 500)).status == 500
+    assert http.breaker.state == "closed"
+
+
+@responses.activate
+def test_only_idempotent_reads_are_retried_and_boundedly() -> None:
+    responses.add("POST", f"{BASE}/read", status=503)
+    responses.add("POST", f"{BASE}/read", status=503)
+    responses.add("POST", f"{BASE}/read", body=b"ok")
+    responses.add("POST", f"{BASE}/write", status=503)
+    http, _ = make(read_retries=2)
+    assert http.send("POST", "/read", operation="QUERY", idempotent=True).body == b"ok"
+    assert len(responses.calls) == 3
+    with pytest.raises(UpstreamUnavailable):
+        http.send("POST", "/write", operation="INIT")
+    assert len(responses.calls) == 4
+
+
+@responses.activate
+def test_retries_stop_at_the_bound() -> None:
+    responses.add("GET", f"{BASE}/down", body=requests.exceptions.ConnectionError())
+    http, _ = make(read_retries=2, failure_threshold=50)
+    with pytest.raises(UpstreamUnavailable):
+        http.send("GET", "/down", operation="op", idempotent=True)
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_open_circuit_refuses_without_calling_and_is_not_retried() -> None:
+    responses.add("GET", f"{BASE}/down", status=502)
+    http, _ = make(failure_threshold=2, read_retries=5, reset_after=60)
+    with pytest.raises(CircuitOpen):
+        http.send("GET", "/down", operation="op", idempotent=True)
+    assert len(responses.calls) == 2
+    with pytest.raises(CircuitOpen, match="payment: circuit open"):
+        http.send("GET", "/down", operation="op")
+    assert len(responses.calls) == 2
+    assert http.breaker.snapshot().state == "open"
+
+
+@responses.activate
+def test_rejections_and_malformed_answers_do_not_open_the_circuit() -> None:
+    responses.add("POST", f"{BASE}/op", status=400)
+    http, _ = make(failure_threshold=1)
+    for _ in range(3):
+        with pytest.raises(UpstreamRejected):
+            http.send("POST", "/op", operation="op")
+    assert http.breaker.state == "closed"
+
+
+def test_injected_breaker_is_used() -> None:
+    breaker = CircuitBreaker("payment", failure_threshold=1, reset_after=1)
+    http = PartnerHttp(HttpConfig("payment", BASE), ListRecorder(), breaker=breaker)
+    assert http.breaker is breaker
+    assert (
+        http.url("x") == f"{BASE}/x"
+        and http.url("") == BASE
+        and http.url("https://o.test/y") == "https://o.test/y"
+    )
