@@ -1,0 +1,201 @@
+"""Hardened XML: XXE and billion-laughs answers refused fast, reading no file, memory flat;
+SOAP Faults classified; zeep confined to local contracts."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import responses
+import zeep.loader
+from lxml import etree
+from zeep.exceptions import DTDForbidden
+
+from adapters import xml as hardened
+from adapters.http import HttpConfig, PartnerHttp
+from adapters.population.client import PopulationClient, PopulationConfig
+from adapters.population.records import BirthDate, CitizenQuery
+from adapters.xml import (
+    PartnerTransport,
+    SoapCaller,
+    find_fault,
+    parse_answer,
+    raise_for_fault,
+    soap_body,
+    zeep_settings,
+)
+from gateway.domain.errors import (
+    ConfigError,
+    ContractViolation,
+    UpstreamMalformed,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from gateway.domain.exchange import ListRecorder
+
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+WSDL = Path("contracts/population/dancu.wsdl")
+MARKER = "TOP-SECRET-MARKER-7f3a"
+
+
+def xxe_document(target: Path) -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE e [<!ENTITY xxe SYSTEM "file://{target}">]>'
+        f'<s:Envelope xmlns:s="{SOAP}"><s:Body><x>&xxe;</x></s:Body></s:Envelope>'
+    ).encode()
+
+
+def billion_laughs() -> bytes:
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)
+    ]
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE lolz [{"".join(entities)}]>'
+        f'<s:Envelope xmlns:s="{SOAP}"><s:Body><x>&lol9;</x></s:Body></s:Envelope>'
+    ).encode()
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    target = tmp_path / "secret.txt"
+    target.write_text(MARKER)
+    return target
+
+
+def test_xxe_answer_is_refused_fast(secret_file: Path) -> None:
+    started = time.perf_counter()
+    with pytest.raises(
+        UpstreamMalformed, match="population: TraCuu: XML answer carries a DTD or entity: refused"
+    ):
+        parse_answer(xxe_document(secret_file), partner="population", operation="TraCuu")
+    assert time.perf_counter() - started < 0.05
+
+
+def test_the_parser_itself_never_reads_the_file(secret_file: Path) -> None:
+    # Below the pre-scan, the parser too refuses to resolve: defence in depth.
+    root = etree.fromstring(xxe_document(secret_file), parser=hardened._parser())
+    assert MARKER not in etree.tostring(root).decode()
+
+
+def test_utf16_doctype_is_caught_too(secret_file: Path) -> None:
+    with pytest.raises(UpstreamMalformed, match="DTD"):
+        parse_answer(
+            xxe_document(secret_file).decode().encode("utf-16"), partner="p", operation="o"
+        )
+
+
+def test_billion_laughs_is_refused_fast_with_flat_memory() -> None:
+    document = billion_laughs()
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        with pytest.raises(UpstreamMalformed, match="DTD"):
+            parse_answer(document, partner="population", operation="TraCuu")
+        # and the parser alone does not expand it either (libxml2 refuses the amplification)
+        with pytest.raises(etree.XMLSyntaxError, match="amplification"):
+            etree.fromstring(document, parser=hardened._parser())
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 0.2
+    assert peak < 2 * 1024 * 1024  # expanded, it would be ~3 GB
+
+
+def test_zeep_settings_forbid_dtds_on_zeeps_own_parsing(secret_file: Path) -> None:
+    settings = zeep_settings()
+    assert (
+        settings.strict,
+        settings.xml_huge_tree,
+        settings.forbid_dtd,
+        settings.forbid_entities,
+        settings.forbid_external,
+    ) == (
+        True,
+        False,
+        True,
+        True,
+        True,
+    )
+    with pytest.raises(DTDForbidden):
+        zeep.loader.parse_xml(xxe_document(secret_file), None, settings=settings)
+
+
+@responses.activate
+def test_a_client_refuses_an_xxe_answer_end_to_end(secret_file: Path) -> None:
+    url = "https://population.test/ws"
+    responses.add("POST", url, body=xxe_document(secret_file), content_type="text/xml")
+    config = PopulationConfig(HttpConfig("population", url), str(WSDL), "direct", "demo", "s")
+    client = PopulationClient(config, ListRecorder())
+    query = CitizenQuery(
+        "r1", "2.000815.01", "CB1", "Nguyễn Văn An", BirthDate(1990, 1, 2), id_number="001090001234"
+    )
+    with pytest.raises(UpstreamMalformed, match="DTD") as caught:
+        client.lookup(query)
+    assert MARKER not in str(caught.value)
+
+
+def test_malformed_and_foreign_answers() -> None:
+    with pytest.raises(UpstreamMalformed, match=r"not well-formed \(.*line 1\)"):
+        parse_answer(b"<a><b></a>", partner="p", operation="o")
+    with pytest.raises(UpstreamMalformed, match="over the 10-byte limit"):
+        parse_answer(b"<a>0123456789</a>", partner="p", operation="o", max_bytes=10)
+    with pytest.raises(UpstreamMalformed, match=r"not a SOAP 1\.1 Envelope"):
+        soap_body(etree.fromstring(b"<html/>"), partner="p", operation="o")
+    with pytest.raises(UpstreamMalformed, match="no Body"):
+        soap_body(
+            etree.fromstring(f'<s:Envelope xmlns:s="{SOAP}"/>'.encode()), partner="p", operation="o"
+        )
+
+
+def fault(code: str, text: str) -> bytes:
+    return (
+        f'<e:Envelope xmlns:e="{SOAP}"><e:Body><e:Fault><faultcode>e:{code}</faultcode>'
+        f"<faultstring>{text}</faultstring></e:Fault></e:Body></e:Envelope>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("Client", UpstreamRejected),
+        ("Client.Validation", UpstreamRejected),
+        ("Server", UpstreamUnavailable),
+        ("Server.Busy", UpstreamUnavailable),
+    ],
+)
+def test_soap_faults_are_classified_and_quoted_without_numbers(
+    code: str, error: type[Exception]
+) -> None:
+    envelope = parse_answer(
+        fault(code, "SoDinhDanh 001203001234 invalid"), partner="population", operation="TraCuu"
+    )
+    found = find_fault(soap_body(envelope, partner="population", operation="TraCuu"))
+    assert found is not None and found.code == code
+    with pytest.raises(
+        error, match=f"population: TraCuu: SOAP Fault {code}: SoDinhDanh 00\\*+ invalid"
+    ) as caught:
+        raise_for_fault(found, partner="population", operation="TraCuu")
+    assert "001203001234" not in str(caught.value)
+
+
+def test_wsdl_comes_from_disk_only() -> None:
+    http = PartnerHttp(HttpConfig("population", "https://population.test/ws"), ListRecorder())
+    transport = PartnerTransport(http)
+    assert transport.operation_timeout == (3.0, 10.0) and transport.load_timeout == 13.0
+    with pytest.raises(ConfigError, match="must come from contracts/"):
+        transport.load("http://evil.test/x.xsd")
+    assert transport.load(str(WSDL.resolve())).startswith(b"<?xml")
+    with pytest.raises(ConfigError, match="not found"):
+        SoapCaller(http, Path("contracts/population/missing.wsdl"))
+
+
+def test_a_request_that_does_not_fit_the_wsdl_is_refused_before_sending() -> None:
+    http = PartnerHttp(HttpConfig("population", "https://population.test/ws"), ListRecorder())
+    caller = SoapCaller(http, WSDL)
+    with pytest.raises(
+        ContractViolation, match="TraCuuThongTinCongDan: request does not fit the WSDL"
+    ):
+        caller.build("TraCuuThongTinCongDan", {"NoSuchField": "1"})
