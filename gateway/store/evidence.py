@@ -177,6 +177,8 @@ class EvidenceLog:
             raise InvalidInput("evidence: body_policy 'encrypted' needs evidence.encryption_key")
         if not isinstance(entry.body, bytes | bytearray):
             raise InvalidInput("evidence: body must be bytes")
+        if entry.at is not None and entry.at.tzinfo is None:
+            raise InvalidInput("evidence: 'at' must be timezone-aware (UTC)")
 
     def _row(self, entry: EvidenceEntry, seq: int, prev_hash: str) -> dict[str, object]:
         body = bytes(entry.body)

@@ -21,127 +21,39 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum, StrEnum
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, select, tuple_, update
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from gateway.domain.errors import Conflict
 from gateway.domain.messages import Envelope, MessageStatus
 from gateway.store.db import read_tx, utcnow, write_tx
+from gateway.store.message_views import (
+    FAILURE_EVENTS,
+    Acceptance,
+    EventKind,
+    EventRecord,
+    MessageView,
+    TimelineEvent,
+    enum_value,
+    envelope_of,
+    view_of,
+)
 from gateway.store.schema import message_events, messages, outbox
 
-
-class EventKind(StrEnum):
-    """What can happen to a message; the timeline's vocabulary."""
-
-    ACCEPTED = "accepted"
-    PUBLISHED = "published"
-    ATTEMPT_STARTED = "attempt_started"
-    ATTEMPT_FAILED = "attempt_failed"
-    DELIVERED = "delivered"
-    RETRYING = "retrying"
-    PARKED = "parked"
-    REFUSED = "refused"
-    REPLAYED = "replayed"
-    FAILED = "failed"
-
-
-FAILURE_EVENTS = frozenset({"attempt_failed", "retrying", "parked", "refused", "failed"})
-
-
-@dataclass(frozen=True)
-class TimelineEvent:
-    """One step in a message's life."""
-
-    at: datetime
-    event: str
-    status: str | None
-    attempt: int | None
-    detail: str | None
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """An event to record (batch form of :meth:`MessageStore.record_event`)."""
-
-    message_id: str
-    event: str
-    status: str | None = None
-    detail: str | None = None
-    attempt: int | None = None
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """One message to accept (batch form of :meth:`MessageStore.accept`)."""
-
-    envelope: Envelope
-    dossier_code: str | None
-    partner: str
-
-
-@dataclass(frozen=True)
-class MessageView:
-    """What operators and ``GET /v1/messages/{id}`` see of a message."""
-
-    message_id: str
-    type: str
-    recipient: str
-    correlation_id: str
-    dossier_code: str | None
-    partner: str
-    status: str
-    attempts: int
-    created_at: datetime
-    updated_at: datetime
-    last_error: str | None
-    replay_of: str | None
-    headers: dict[str, str] = field(default_factory=dict)
-    timeline: tuple[TimelineEvent, ...] = ()
-
-
-def _value(item: str | Enum | None) -> str | None:
-    if item is None:
-        return None
-    return str(item.value) if isinstance(item, Enum) else item
-
-
-def _envelope_of(row: RowMapping) -> Envelope:
-    return Envelope(
-        message_id=row["id"],
-        type=row["type"],
-        recipient=row["recipient"],
-        correlation_id=row["correlation_id"],
-        timestamp=row["created_at"],
-        body=bytes(row["body"]),
-        jws=row["jws"],
-        headers=dict(row["headers"] or {}),
-    )
-
-
-def _view_of(row: RowMapping, timeline: tuple[TimelineEvent, ...] = ()) -> MessageView:
-    return MessageView(
-        message_id=row["id"],
-        type=row["type"],
-        recipient=row["recipient"],
-        correlation_id=row["correlation_id"],
-        dossier_code=row["dossier_code"],
-        partner=row["partner"],
-        status=row["status"],
-        attempts=row["attempts"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        last_error=row["last_error"],
-        replay_of=row["replay_of"],
-        headers=dict(row["headers"] or {}),
-        timeline=timeline,
-    )
-
+__all__ = [
+    "FAILURE_EVENTS",
+    "Acceptance",
+    "EventKind",
+    "EventRecord",
+    "MessageStore",
+    "MessageView",
+    "TimelineEvent",
+]
 
 _VIEW_COLUMNS = [c for c in messages.c if c.name != "body"]
 
@@ -263,7 +175,7 @@ class MessageStore:
                 update(outbox).where(outbox.c.message_id.in_(ids)).values(available_at=now + lease)
             )
             rows = connection.execute(select(messages).where(messages.c.id.in_(ids))).mappings()
-            found = {row["id"]: _envelope_of(row) for row in rows}
+            found = {row["id"]: envelope_of(row) for row in rows}
         return [found[mid] for mid in ids if mid in found]
 
     def mark_published(self, message_ids: Iterable[str]) -> None:
@@ -322,7 +234,7 @@ class MessageStore:
     ) -> None:
         """Append one event; see the module rules for its effect on the message row."""
         self.record_events(
-            [EventRecord(message_id, str(_value(event)), _value(status), detail, attempt)]
+            [EventRecord(message_id, str(enum_value(event)), enum_value(status), detail, attempt)]
         )
 
     def record_events(self, events: Sequence[EventRecord]) -> None:
@@ -337,8 +249,8 @@ class MessageStore:
                     {
                         "message_id": e.message_id,
                         "at": now,
-                        "event": _value(e.event),
-                        "status": _value(e.status),
+                        "event": enum_value(e.event),
+                        "status": enum_value(e.status),
                         "attempt": e.attempt,
                         "detail": e.detail,
                     }
@@ -348,14 +260,14 @@ class MessageStore:
             for e in events:
                 values: dict[str, Any] = {"updated_at": now}
                 if e.status is not None:
-                    values["status"] = _value(e.status)
+                    values["status"] = enum_value(e.status)
                 if e.attempt is not None:
                     values["attempts"] = (
                         func.max(messages.c.attempts, e.attempt)
                         if (connection.dialect.name == "sqlite")
                         else func.greatest(messages.c.attempts, e.attempt)
                     )
-                if _value(e.event) in FAILURE_EVENTS and e.detail is not None:
+                if enum_value(e.event) in FAILURE_EVENTS and e.detail is not None:
                     values["last_error"] = e.detail
                 if len(values) > 1:
                     connection.execute(
@@ -383,14 +295,14 @@ class MessageStore:
                 TimelineEvent(e["at"], e["event"], e["status"], e["attempt"], e["detail"])
                 for e in events
             )
-        return _view_of(row, timeline)
+        return view_of(row, timeline)
 
     def get_envelope(self, message_id: str) -> Envelope | None:
         """The stored envelope (body and signature byte-exact), e.g. for a replay."""
         with read_tx(self.engine) as connection:
             row = connection.execute(select(messages).where(messages.c.id == message_id))
             found = row.mappings().first()
-        return None if found is None else _envelope_of(found)
+        return None if found is None else envelope_of(found)
 
     def list(
         self,
@@ -416,9 +328,9 @@ class MessageStore:
         query = select(*_VIEW_COLUMNS)
         conditions = []
         if status is not None:
-            conditions.append(messages.c.status == _value(status))
+            conditions.append(messages.c.status == enum_value(status))
         if type is not None:
-            conditions.append(messages.c.type == _value(type))
+            conditions.append(messages.c.type == enum_value(type))
         if partner is not None:
             conditions.append(messages.c.partner == partner)
         if dossier_code is not None:
@@ -436,4 +348,4 @@ class MessageStore:
         query = query.order_by(messages.c.created_at.desc(), messages.c.id.desc())
         query = query.limit(limit).offset(offset)
         with read_tx(self.engine) as connection:
-            return [_view_of(row) for row in connection.execute(query).mappings()]
+            return [view_of(row) for row in connection.execute(query).mappings()]

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
 
 from gateway.domain.errors import ConfigError, InvalidInput
@@ -310,3 +312,51 @@ def test_batched_appends_are_fast(engine: Engine, keystore: KeyStore) -> None:
     print(f"evidence verify: {report.records / (time.perf_counter() - started):.0f} records/s")
     assert report.ok and report.records == 1000
     assert elapsed < 5
+
+
+text_or_none = st.one_of(st.none(), st.text(max_size=40))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["in", "out"]),
+            st.text(min_size=1, max_size=20),
+            st.binary(max_size=300),
+            text_or_none,
+            text_or_none,
+            st.sampled_from(["digest", "encrypted", "none"]),
+            st.datetimes(
+                timezones=st.just(UTC),
+                min_value=datetime(2000, 1, 1),
+                max_value=datetime(2100, 1, 1),
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    victim=st.integers(min_value=0),
+)
+def test_any_entries_round_trip_and_any_changed_partner_is_named(
+    engine: Engine, keystore: KeyStore, tamper: Tamper, rows: list[Any], victim: int
+) -> None:
+    with engine.begin() as connection:  # hypothesis reuses the database between examples
+        connection.execute(text("DROP TRIGGER IF EXISTS evidence_records_no_delete"))
+        connection.execute(text("DELETE FROM evidence_records"))
+        connection.execute(text("DROP TRIGGER IF EXISTS evidence_checkpoints_no_delete"))
+        connection.execute(text("DELETE FROM evidence_checkpoints"))
+    log = EvidenceLog(engine, keystore=keystore, encryption_key=AES_KEY, checkpoint_every=3)
+    log.append_many(
+        [EvidenceEntry(d, partner, body, message_id=mid, dossier_code=code, body_policy=policy, at=at)  # type: ignore[arg-type]
+         for d, partner, body, mid, code, policy, at in rows]
+    )  # fmt: skip
+    log.close()
+    assert verify(engine, keystore, encryption_key=AES_KEY).ok
+    seq = victim % len(rows) + 1
+    tamper("UPDATE evidence_records SET partner = partner || 'x' WHERE chain_id = :c AND seq = :s",
+           c=log.chain_id, s=seq)  # fmt: skip
+    first = verify(engine, keystore, encryption_key=AES_KEY).first
+    assert first is not None and (first.reason, first.seq) == ("altered", seq)
