@@ -138,6 +138,17 @@ def contract_examples(relative_path: str) -> list[tuple[str, str, Any]]:
     return found
 
 
+@dataclass
+class LiveMocks:
+    """Mocks served over HTTP at ``base_url`` (portal, payment, a fake merchant)."""
+
+    base_url: str
+    portal: Any
+    payment: Any
+    merchant: FakeMerchant
+    settings: Any
+
+
 def portal_dossier(
     dossier_code: str = "000.00.00.H26-241120-0001", status: str = "2", **fields: Any
 ) -> dict[str, Any]:

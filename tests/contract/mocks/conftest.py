@@ -7,25 +7,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from starlette.routing import Mount
 
-from mocks._testing import FakeMerchant, free_port, run_server
+from mocks._testing import FakeMerchant, LiveMocks, free_port, run_server
 from mocks.payment.app import PaymentMock
 from mocks.portal.app import PortalMock
 from mocks.server import build_app
 from mocks.settings import MockSettings
-
-
-@dataclass
-class LiveMocks:
-    base_url: str
-    portal: PortalMock
-    payment: PaymentMock
-    merchant: FakeMerchant
-    settings: MockSettings
 
 
 @pytest.fixture(scope="session")
