@@ -34,7 +34,7 @@ from sqlalchemy.types import TypeDecorator
 
 from gateway.domain.errors import ConfigError
 
-_READ_ONLY = "tthc_read_only"
+READ_ONLY = "tthc_read_only"  # execution option: plain BEGIN on SQLite (no write lock)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -99,7 +99,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Connection) -> None:
-            read_only = connection.get_execution_options().get(_READ_ONLY, False)
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
@@ -120,7 +120,7 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def read_tx(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction (does not take SQLite's write lock)."""
-    with engine.connect().execution_options(**{_READ_ONLY: True}) as connection:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         with connection.begin():
             yield connection
 
@@ -156,5 +156,5 @@ def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None when never migrated)."""
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         return MigrationContext.configure(connection).get_current_revision()

@@ -32,6 +32,7 @@ from joserfc.errors import JoseError
 from sqlalchemy import Engine, select
 
 from gateway.keys import KeyLookup, jws_registry
+from gateway.store.db import READ_ONLY
 from gateway.store.evidence_format import (
     GENESIS,
     check_encryption_key,
@@ -91,7 +92,7 @@ def _checkpoints(
 ) -> tuple[int, list[_SignedHead]]:
     heads: list[_SignedHead] = []
     count = 0
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         rows = connection.execute(select(evidence_checkpoints).order_by(evidence_checkpoints.c.id))
         for row in rows.mappings():
             count += 1
@@ -238,7 +239,8 @@ def verify(
     last_seq: dict[str, int] = {}
     record_problems: list[Problem] = []
     cipher = check_encryption_key(encryption_key)
-    with engine.connect().execution_options(stream_results=True, yield_per=batch_size) as conn:
+    options = {READ_ONLY: True, "stream_results": True, "yield_per": batch_size}
+    with engine.connect().execution_options(**options) as conn:
         rows = conn.execute(
             select(evidence_records).order_by(evidence_records.c.chain_id, evidence_records.c.seq)
         )

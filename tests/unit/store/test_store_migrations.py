@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,17 @@ def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(engine: Engine) -
 def test_unsupported_database_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError, match=r"database\.url"):
         make_engine(url)
+
+
+def test_a_long_read_does_not_block_a_writer_on_sqlite(engine: Engine) -> None:
+    from gateway.store import AuditTrail, read_tx
+
+    trail = AuditTrail(engine)
+    trail.record("ops", "replay", "m-1", "first")
+    with read_tx(engine) as reader:
+        assert reader.execute(text("SELECT count(*) FROM audit")).scalar() == 1
+        started = time.perf_counter()
+        trail.record("ops", "replay", "m-2", "second")  # would wait 30 s on a write lock
+        assert time.perf_counter() - started < 2
+        assert reader.execute(text("SELECT count(*) FROM audit")).scalar() == 1  # snapshot
+    assert len(trail.list()) == 2
