@@ -18,6 +18,7 @@ import connexion
 from connexion.middleware import MiddlewarePosition
 
 from gateway.api.errors import HANDLERS
+from gateway.api.idempotency import IdempotencyMiddleware
 from gateway.api.metrics import HttpMetrics
 from gateway.api.middleware import GatewayMiddleware
 from gateway.api.readiness import Readiness
@@ -72,5 +73,8 @@ def create_app(
         app.add_error_handler(exception_class, handler)
     app.add_middleware(
         GatewayMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime
+    )
+    app.add_middleware(
+        IdempotencyMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, runtime=runtime
     )
     return app

@@ -105,3 +105,45 @@ class NonceStore(Protocol):
     def remember(self, nonce: str, expires_at: float) -> bool:
         """Remember ``nonce`` until ``expires_at`` (epoch seconds); False if already seen."""
         ...
+
+
+class IdempotencyOutcome(Protocol):
+    """What :class:`IdempotencyPort` answers (``gateway.store.idempotency.IdempotencyResult``)."""
+
+    @property
+    def state(self) -> str:
+        """``miss`` (the key is now yours), ``hit``, ``mismatch`` or ``in_progress``."""
+        ...
+
+    @property
+    def response(self) -> StoredAnswer | None: ...
+
+
+class StoredAnswer(Protocol):
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+
+class IdempotencyPort(Protocol):
+    """The ``Idempotency-Key`` records (``gateway.store.idempotency.IdempotencyStore``)."""
+
+    def begin(self, caller: str, key: str, request_hash: str) -> IdempotencyOutcome: ...
+
+    def save(
+        self,
+        caller: str,
+        key: str,
+        request_hash: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None: ...
+
+    def abandon(self, caller: str, key: str, request_hash: str) -> None: ...

@@ -4,12 +4,14 @@ Rules:
 - :class:`ApiServices` holds plain values and ports, never settings objects: the
   composition root reads ``gateway.config`` and builds it; tests build it directly.
 - A port left ``None`` is "not configured": its operations answer a ``503`` problem
-  with code ``not_configured``, never a fake success.
+  with code ``not_configured``, never a fake success. Without ``idempotency`` the
+  ``Idempotency-Key`` header is validated but not acted on.
 - API keys are configured as lowercase hex SHA-256 digests, never in clear.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from gateway.api.ports import (
     CitizenPort,
     DocumentPort,
     DossierPort,
+    IdempotencyPort,
     MessagePort,
     NonceStore,
     PaymentPort,
@@ -102,11 +105,19 @@ class ApiServices:
     documents: DocumentPort | None = None
     messages: MessagePort | None = None
     callbacks: CallbackPort | None = None
+    idempotency: IdempotencyPort | None = None
     root: Any = None
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:
             raise ConfigError("http.max_body_bytes must be positive")
+        for network in self.payment_callback_allowlist:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"payment callback allowlist: {network!r} is not an IP network"
+                ) from None
         names = [key.name for key in self.api_keys]
         if len(names) != len(set(names)):
             raise ConfigError("api.keys: caller names must be unique")

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from api_fakes import CITY_KEY, FakeBackend, request_example, spec
-from conftest import JWKS, PORTAL_SECRET
+from conftest import JWKS, PORTAL_SECRET, build_services
 from starlette.testclient import TestClient
 
-from gateway.api import ReadinessCheck, portal_signature
+from gateway.api import ReadinessCheck, create_app, portal_signature
+from gateway.domain.errors import ConfigError
 
 CITY = {"X-API-Key": CITY_KEY}
 
@@ -273,11 +274,19 @@ def test_payment_confirm_is_answered_in_the_platform_format(
     assert backend.calls[0][0] == "callbacks.payment_confirmed"
 
 
-def test_payment_confirm_source_allowlist(make_client: Any, backend: FakeBackend) -> None:
+def test_payment_confirm_source_allowlist(backend: FakeBackend) -> None:
     confirm = request_example(spec()["paths"]["/v1/callbacks/payments"]["post"])
-    refused = make_client(payment_callback_allowlist=["10.0.0.0/8"])
-    response = refused.post("/v1/callbacks/payments", json=confirm)
-    assert response.status_code == 403
+    app = create_app(build_services(backend, payment_callback_allowlist=["10.0.0.0/8"]))
+    with TestClient(app, client=("192.0.2.7", 40000)) as outsider:
+        response = outsider.post("/v1/callbacks/payments", json=confirm)
+        assert response.status_code == 403
+        assert response.json()["code"] == "forbidden"
     assert backend.calls == []
-    allowed = make_client(payment_callback_allowlist=["10.0.0.0/8", "testclient"])
-    assert allowed.post("/v1/callbacks/payments", json=confirm).status_code == 403  # not an address
+    with TestClient(app, client=("10.1.2.3", 40000)) as platform:
+        assert platform.post("/v1/callbacks/payments", json=confirm).status_code == 200
+    assert len(backend.calls) == 1
+
+
+def test_a_bad_allowlist_entry_stops_start_up(backend: FakeBackend) -> None:
+    with pytest.raises(ConfigError, match="not-a-network"):
+        build_services(backend, payment_callback_allowlist=["not-a-network"])

@@ -1,0 +1,90 @@
+"""Idempotency-Key on POST, with the real store on a migrated SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_fakes import CITY_KEY, LIMITED_KEY, FakeBackend, request_example, spec
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from gateway.domain.errors import UpstreamTimeout
+from gateway.store import IdempotencyStore, make_engine, upgrade
+
+LOOKUP = "/v1/citizens/lookup"
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    path: Path = tmp_path_factory.mktemp("idempotency") / "store.db"
+    upgrade(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def idem_client(make_client: Any, engine: Engine) -> TestClient:
+    client: TestClient = make_client(idempotency=IdempotencyStore(engine))
+    return client
+
+
+def _lookup(client: TestClient, key: str, body: dict[str, Any], api_key: str = CITY_KEY) -> Any:
+    return client.post(LOOKUP, json=body, headers={"X-API-Key": api_key, "Idempotency-Key": key})
+
+
+def test_same_key_same_body_answers_the_stored_response(
+    idem_client: TestClient, backend: FakeBackend
+) -> None:
+    body = request_example(spec()["paths"][LOOKUP]["post"])
+    first = _lookup(idem_client, "idem-key-00000001", body)
+    backend.answers["citizens.lookup"] = {"found": False}
+    second = _lookup(idem_client, "idem-key-00000001", body)
+    assert first.status_code == second.status_code == 200
+    assert second.json() == first.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.headers["content-type"] == "application/json"
+    assert len(backend.calls) == 1
+
+
+def test_same_key_different_body_is_422(idem_client: TestClient, backend: FakeBackend) -> None:
+    body = request_example(spec()["paths"][LOOKUP]["post"])
+    assert _lookup(idem_client, "idem-key-00000002", body).status_code == 200
+    other = body | {"HoVaTen": "Nguyễn Văn Khác"}
+    response = _lookup(idem_client, "idem-key-00000002", other)
+    assert response.status_code == 422
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert response.json()["errors"] == [
+        {"field": "header.Idempotency-Key", "message": response.json()["detail"]}
+    ]
+    assert len(backend.calls) == 1
+
+
+def test_keys_are_per_caller(idem_client: TestClient, backend: FakeBackend) -> None:
+    body = request_example(spec()["paths"][LOOKUP]["post"])
+    assert _lookup(idem_client, "idem-key-00000003", body).status_code == 200
+    assert _lookup(idem_client, "idem-key-00000003", body, api_key=LIMITED_KEY).status_code == 200
+    assert len(backend.calls) == 2
+
+
+def test_a_failure_is_not_stored(idem_client: TestClient, backend: FakeBackend) -> None:
+    body = request_example(spec()["paths"][LOOKUP]["post"])
+    backend.errors["citizens.lookup"] = UpstreamTimeout("population", "slow")
+    assert _lookup(idem_client, "idem-key-00000004", body).status_code == 504
+    del backend.errors["citizens.lookup"]
+    retried = _lookup(idem_client, "idem-key-00000004", body)
+    assert retried.status_code == 200
+    assert "idempotent-replayed" not in retried.headers
+    assert len(backend.calls) == 2
+
+
+def test_without_a_key_nothing_is_stored(idem_client: TestClient, backend: FakeBackend) -> None:
+    body = request_example(spec()["paths"][LOOKUP]["post"])
+    for _ in range(2):
+        assert (
+            idem_client.post(LOOKUP, json=body, headers={"X-API-Key": CITY_KEY}).status_code == 200
+        )
+    assert len(backend.calls) == 2
