@@ -72,10 +72,10 @@ def violations(schema: Draft7Validator, instance: Any, limit: int = 3) -> list[s
     errors = sorted(schema.iter_errors(instance), key=lambda err: list(err.absolute_path))
     described: list[str] = []
     for error in errors[:limit]:
+        if error.context:  # oneOf/anyOf: name the branch error that went deepest
+            error = max(error.context, key=lambda branch: len(branch.absolute_path))
         detail = str(error.validator)
-        if error.validator == "required" or error.validator == "additionalProperties":
-            detail = error.message.split(" is ")[0] if error.validator == "required" else detail
-            if error.validator == "required":
-                detail = f"missing {detail}"
+        if error.validator == "required":
+            detail = "missing " + error.message.split(" is a required")[0]
         described.append(f"{error.json_path}: {detail}")
     return described
