@@ -13,7 +13,8 @@ Rules (reference §2, ``contracts/portal/portal.wsdl`` + ``portal.xsd`` + ``xroa
 - SOAP Fault ``Client`` -> ``UpstreamRejected``; ``Server`` / HTTP 500 -> ``UpstreamUnavailable``;
   an answer that is not XML, carries a DTD, or does not match the WSDL -> ``UpstreamMalformed``.
 - The answer is turned into the same plain data as the REST binding's JSON (absent
-  optional elements dropped), so :mod:`adapters.portal.service` reads both the same way.
+  elements absent, empty ones ``""``, parsed by namespace, never by prefix), so
+  :mod:`adapters.portal.service` reads both the same way.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from zeep.helpers import serialize_object
 
 from adapters.http import CallContext, PartnerHttp
 from adapters.portal import contract
@@ -34,11 +34,12 @@ from adapters.portal.answers import PortalAnswer, read_answer, safe_message
 from adapters.portal.config import PortalConfig
 from adapters.portal.service import Endpoint, PortalService
 from adapters.xml import SoapCaller
-from gateway.domain.errors import ContractViolation
+from gateway.domain.errors import ContractViolation, UpstreamMalformed
 from gateway.domain.exchange import ExchangeRecorder
 
 PARTNER = "portal"
 XSD = "portal/portal.xsd"
+PORTAL_NS = "http://dichvucong.gov.vn/dvcqg/1.0"
 _SCHEMA_LOCK = threading.Lock()  # an XMLSchema keeps its error log on itself
 
 
@@ -49,13 +50,34 @@ def request_schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(contract.contract_path(XSD)), parser=parser))
 
 
-def plain(value: Any) -> Any:
-    """zeep's answer objects as JSON-like data: absent (None) and empty lists dropped."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items() if v is not None and v != []}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
+def element_data(node: etree._Element, xsd_type: Any, where: str) -> dict[str, Any]:
+    """An answer element as the REST binding's JSON: exact (absent stays absent, empty is
+    ``""``), repeated elements as lists, numbers as ``int``, guided by zeep's XSD types."""
+    definitions = {name: element for name, element in getattr(xsd_type, "elements", [])}
+    data: dict[str, Any] = {}
+    for child in node:
+        if not isinstance(child.tag, str):
+            continue
+        qname = etree.QName(child)
+        element = definitions.get(qname.localname)
+        if element is None or qname.namespace != PORTAL_NS:
+            raise UpstreamMalformed(PARTNER, f"{where}: unexpected element {qname.localname!r}")
+        path = f"{where}.{qname.localname}"
+        if getattr(element.type, "elements", None):
+            value: Any = element_data(child, element.type, path)
+        else:
+            text = child.text or ""
+            try:
+                value = element.type.pythonvalue(text) if text else ""
+            except (ValueError, TypeError, ArithmeticError):
+                raise UpstreamMalformed(PARTNER, f"{path}: value does not fit its type") from None
+            if not isinstance(value, int) or isinstance(value, bool):
+                value = text
+        if element.max_occurs != 1:
+            data.setdefault(qname.localname, []).append(value)
+        else:
+            data[qname.localname] = value
+    return data
 
 
 class SoapPortalClient(PortalService):
@@ -127,10 +149,14 @@ class SoapPortalClient(PortalService):
             personal=personal,
         )
         soap = self.caller.check(service, answer)
-        reply = self.caller.deserialize(service, soap)
-        body = getattr(reply, "body", reply)  # zeep pairs body and echoed header
-        data = serialize_object(body, dict)  # type: ignore[no-untyped-call]
-        return read_answer(plain(data), service)
+        self.caller.deserialize(service, soap)  # zeep's strict check against the WSDL
+        response = self.caller.client.get_element(  # type: ignore[no-untyped-call]
+            f"{{{PORTAL_NS}}}{service}Response"
+        )
+        if soap.payload.tag != f"{{{PORTAL_NS}}}{service}Response":
+            raise UpstreamMalformed(PARTNER, f"{service}: answer is not a {service}Response")
+        data = element_data(soap.payload, response.type, service)
+        return read_answer(data, service)
 
 
 def _check_request(raw: bytes, service: str) -> None:

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 from conftest import PortalHarness
 from lxml import etree
-from portal_samples import sample_dossier, sample_progress
+from portal_samples import VN, sample_dossier, sample_progress
 
 from adapters.http import CallContext
 from adapters.portal import DossierNotOnPortal, PortalRejected, ServiceLevel
+from adapters.portal.records import (
+    Fee,
+    FeeCollection,
+    FeeKind,
+    OwnerIdentifier,
+    OwnerIdentifierKind,
+    ResultDocument,
+    SubmittedDocument,
+    SupplementRequest,
+    SupplementState,
+)
 from gateway.domain.errors import IdentifierError, IllegalTransition, NotFound
 from gateway.domain.status import DossierStatus
 
 CONTEXT = CallContext(correlation_id="corr-42", message_id="msg-7")
 XROAD = "{http://x-road.eu/xsd/xroad.xsd}"
 IDS = "{http://x-road.eu/xsd/identifiers}"
+VN_MORNING = datetime(2024, 11, 22, 9, 15, 30, tzinfo=VN)
 
 
 def test_sync_creates_then_updates_and_lookup_reads_it_back(portal: PortalHarness) -> None:
@@ -225,3 +238,33 @@ def test_business_refusal_is_permanent(portal: PortalHarness) -> None:
         portal.client.sync_dossier(replace(record, status=DossierStatus.IN_PROCESS))
     assert caught.value.portal_code == "07"
     assert not caught.value.transient
+
+
+def test_lookup_reads_back_every_field_including_empty_and_nested_ones(
+    portal: PortalHarness,
+) -> None:
+    record = sample_dossier(
+        documents=(
+            SubmittedDocument("T1", "Tờ khai.pdf", "", "", deleted=True, reused=True),
+            SubmittedDocument("T2", "Ảnh.jpg", "TP02", "https://motcua.hanoi.gov.vn/f/2.jpg"),
+        ),
+        fees=(Fee("Lệ phí hộ tịch", "LP01", FeeCollection.ONLINE, 8000, FeeKind.CHARGE),),
+        supplements=(
+            SupplementRequest(
+                "BS1",
+                "Cán bộ A",
+                "Bổ sung bản sao",
+                VN_MORNING,
+                SupplementState.WAITING,
+                new_due_at=VN_MORNING,
+            ),
+        ),
+        results=(ResultDocument("Giấy khai sinh", "G1", ""),),
+        note="Ghi chú",
+        owner_identifiers=(
+            OwnerIdentifier(OwnerIdentifierKind.PERSONAL_ID, "001203001234"),
+            OwnerIdentifier(OwnerIdentifierKind.PASSPORT, "C1234567"),
+        ),
+    )
+    portal.client.sync_dossier(record)
+    assert portal.client.find_dossier(record.dossier_code) == record
