@@ -102,8 +102,10 @@ class PaymentMock(PartnerMock):
             self._payment_sequence = 0
 
     def fault_response(self, request: MockRequest, spec: FaultSpec) -> MockResponse:
-        if spec.soap_fault or spec.expired_session:
+        if spec.soap_fault:
             return super().fault_response(request, spec)
+        if spec.expired_session:  # the platform has no sessions: its nearest form
+            return _error("99", "phiên làm việc hết hạn (injected)")
         return _error("99", "injected fault", status=spec.status or 500)
 
     def _control_extra(self, request: MockRequest) -> MockResponse:

@@ -98,8 +98,10 @@ class PortalMock(PartnerMock):
         if request.path == "/soap" or spec.soap_fault:
             if spec.expired_session:
                 return MockResponse.xml(soap_fault("Client", "01: access denied"), status=500)
-            return MockResponse.xml(soap_fault("Server", "Injected fault"), status=500)
-        if spec.expired_session:
+            return MockResponse.xml(
+                soap_fault("Server", "Injected fault"), status=spec.status or 500
+            )
+        if spec.expired_session and request.path != "/rest/login":
             try:
                 session = request.json().get("session")
             except (ValueError, AttributeError):
@@ -109,8 +111,9 @@ class PortalMock(PartnerMock):
             return MockResponse.json(
                 {"error_code": "01", "message": "Phiên làm việc không hợp lệ hoặc đã hết hạn"}
             )
+        code: int | str = 99 if request.path == "/rest/login" else "99"
         return MockResponse.json(
-            {"error_code": "99", "message": "Lỗi hệ thống (injected)"}, status=spec.status or 500
+            {"error_code": code, "message": "Lỗi hệ thống (injected)"}, status=spec.status or 500
         )
 
     # -- REST -----------------------------------------------------------------------------

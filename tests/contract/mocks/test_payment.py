@@ -290,3 +290,35 @@ def test_requests_client_in_process_with_timeouts() -> None:
             f"{base}/api/v1/query", json=platform.query_message("QUERY", "R1"), timeout=5
         )
         assert answer.json()["TrangThaiGD"] == "3"
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [{"status": 503}, {"error_rate": 1.0}, {"expired_session": True}, {"latency_ms": 1},
+     {"oversized_bytes": 20_000}],
+    ids=lambda mode: next(iter(mode)),
+)  # fmt: skip
+@pytest.mark.parametrize("path", ["/api/v1/init", "/api/v1/query", "/api/v1/bill"])
+def test_answers_under_every_fault_mode_follow_the_contract(
+    path: str, mode: dict[str, Any]
+) -> None:
+    platform = Platform()
+    platform.init("R1")
+    platform.mock.handle(MockRequest("POST", "/_mock/pay/R1"))
+    message = {
+        "/api/v1/init": platform.sign(init_message("R2", 50000), INIT_ORDER),
+        "/api/v1/query": platform.query_message("QUERY", "R1"),
+        "/api/v1/bill": platform.query_message("GET_BILL", "R1"),
+    }[path]
+    platform.mock.add_fault(FaultSpec(route=f"POST {path}", count=1, **mode))
+    answer = platform.post(path, message)
+    if "oversized_bytes" in mode:
+        assert len(answer.body) >= mode["oversized_bytes"]
+    if answer.headers["content-type"] == "application/pdf":
+        assert answer.body.startswith(b"%PDF-") and mode.keys() & {"latency_ms", "oversized_bytes"}
+        return
+    schema = {"/api/v1/init": "InitAnswer", "/api/v1/query": "QueryAnswer"}.get(
+        path, "PlatformError"
+    )
+    validator = json_validator(CONTRACT, f"/components/schemas/{schema}")
+    assert schema_errors(validator, answer.json_body()) == []

@@ -278,3 +278,54 @@ def test_requests_client_in_process_with_responses() -> None:
         with pytest.raises(requests.exceptions.ReadTimeout):
             requests.post(f"{base}/rest/integration", json=body, timeout=5)
     assert [r["path"] for r in mock.recorded] == ["/rest/login"] + ["/rest/integration"] * 3
+
+
+FAULT_MODES = [
+    {"status": 503},
+    {"error_rate": 1.0},
+    {"expired_session": True},
+    {"latency_ms": 1},
+    {"oversized_bytes": 20_000},
+]
+ROUTES = {
+    "/rest/login": ("LoginAnswer", {"username": "demo", "password": "demo-portal-password"}),
+    "/rest/integration": ("IntegrationAnswer", {"service": "TraCuuHoSo",
+                                                "mahoso": "000.00.00.H26-241120-0001"}),
+    "/rest/sharing": ("SharingAnswer", {"service": "LayThuTuc", "maTTHC": "1.001193"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", FAULT_MODES, ids=lambda mode: next(iter(mode)))
+@pytest.mark.parametrize("path", sorted(ROUTES))
+def test_answers_under_every_fault_mode_follow_the_contract(
+    portal: Portal, path: str, mode: dict[str, Any]
+) -> None:
+    schema, params = ROUTES[path]
+    body = params if path == "/rest/login" else {"session": portal.session, "madonvi": AGENCY,
+                                                 **params}  # fmt: skip
+    portal.mock.add_fault(FaultSpec(route=f"POST {path}", count=1, **mode))
+    raw = requests.models.complexjson.dumps(body).encode()
+    answer = portal.mock.handle(MockRequest("POST", path, body=raw))
+    assert answer.delay_ms == mode.get("latency_ms", 0)
+    if "oversized_bytes" in mode:
+        assert len(answer.body) >= mode["oversized_bytes"]
+    data = answer.json_body()
+    assert schema_errors(json_validator(CONTRACT, f"/components/schemas/{schema}"), data) == []
+    assert answer.status == mode.get("status", 500 if "error_rate" in mode else 200) or (
+        path == "/rest/login" and "expired_session" in mode and answer.status == 500
+    )
+
+
+@pytest.mark.parametrize(
+    "mode", [{"soap_fault": True}, {"status": 502}, {"expired_session": True}, {"error_rate": 1.0}]
+)
+def test_soap_route_faults_are_soap_faults(portal: Portal, mode: dict[str, Any]) -> None:
+    from lxml import etree
+
+    portal.mock.add_fault(FaultSpec(route="POST /soap", count=1, **mode))
+    answer = portal.mock.handle(MockRequest("POST", "/soap", body=b"<x/>"))
+    assert answer.status == mode.get("status", 500)
+    envelope = etree.fromstring(answer.body)
+    fault = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body/"
+                          "{http://schemas.xmlsoap.org/soap/envelope/}Fault")  # fmt: skip
+    assert fault is not None and fault.findtext("faultstring")
