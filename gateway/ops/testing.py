@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -143,8 +143,15 @@ class Scenario:
         self.relay.drain()
         return ids
 
-    def drain(self, *, idle: float = 0.6, timeout: float = 30.0) -> int:
-        """Run the worker until nothing was handled for ``idle`` s; returns how many."""
+    def drain(
+        self,
+        *,
+        idle: float = 0.6,
+        timeout: float = 30.0,
+        until: Callable[[], bool] | None = None,
+    ) -> int:
+        """Run the worker until nothing was handled for ``idle`` s (and ``until()`` holds,
+        when given); returns how many deliveries were handled."""
         stop = threading.Event()
         before = self.worker.handled
 
@@ -160,7 +167,9 @@ class Scenario:
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline and thread.is_alive():
-                if time.monotonic() - self.worker.last_activity >= idle:
+                if time.monotonic() - self.worker.last_activity >= idle and (
+                    until is None or until()
+                ):
                     break
                 time.sleep(0.05)
             else:

@@ -35,7 +35,7 @@ def parked(scenario: Scenario) -> set[str]:
 def park_all(scenario: Scenario, count: int) -> list[str]:
     scenario.partner.failing = "down"
     ids = scenario.submit(count)
-    scenario.drain(idle=1.0)
+    scenario.drain(idle=1.0, until=lambda: parked(scenario) == set(ids))
     assert parked(scenario) == set(ids)
     scenario.partner.failing = None
     return ids
@@ -51,7 +51,7 @@ def test_parked_by_a_failing_partner_replayed_by_filter_exactly_once(scenario: S
     results = replay_messages(ctx.store, ctx.audit, ctx.transport, ctx.signer, selection, request)
     assert [r.outcome for r in results] == ["replayed"] * 5
     assert parked(scenario) == set()
-    scenario.drain(idle=1.0)
+    scenario.drain(idle=1.0, until=lambda: len(scenario.partner.received) == 5)
     assert len(scenario.partner.received) == 5 and set(scenario.partner.received.values()) == {1}
     story = show_message(ctx.store, ctx.audit, ids[0], actor="os:oncall")
     assert [e.event for e in story.view.timeline][-2:] == ["parked", "replayed"]
@@ -91,7 +91,7 @@ def test_bulk_replay_killed_with_sigkill_then_run_again(
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert parked(scenario) == set()
-    scenario.drain(idle=1.0)
+    scenario.drain(idle=1.0, until=lambda: len(scenario.partner.received) == count)
     assert len(scenario.partner.received) == count
     assert set(scenario.partner.received.values()) == {1}
 
@@ -100,7 +100,7 @@ def test_bundle_from_postgres_verifies_offline_and_tampering_is_named(
     scenario: Scenario, keystore: KeyStore, tmp_path: Path
 ) -> None:
     ids = scenario.submit(3)
-    scenario.drain(idle=1.0)
+    scenario.drain(idle=1.0, until=lambda: len(scenario.partner.received) == 3)
     scenario.evidence.close()
     view = scenario.ctx.store.get(ids[2])
     assert view is not None and view.dossier_code

@@ -20,7 +20,7 @@ from gateway.store.evidence_format import record_hash
 
 def delivered_dossier(scenario: Scenario, count: int = 4) -> tuple[list[str], str]:
     ids = scenario.submit(count)
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.partner.received) >= count)
     scenario.evidence.close()  # final checkpoint covers the chain's head
     view = scenario.ctx.store.get(ids[1])
     assert view is not None and view.dossier_code
@@ -166,7 +166,8 @@ def test_records_after_the_last_checkpoint_are_reported_uncovered(
 ) -> None:
     _, _dossier = delivered_dossier(scenario, 2)
     more = scenario.submit(1, prefix="000.00.00.H26-261128")
-    scenario.drain()  # no close: the newest record is after the last checkpoint
+    # no close: the newest records are after the last checkpoint
+    scenario.drain(until=lambda: "000.00.00.H26-261128-0001" in scenario.partner.received)
     view = scenario.ctx.store.get(more[0])
     assert view is not None and view.dossier_code
     report = verify_bundle(

@@ -38,7 +38,7 @@ def parked(scenario: Scenario) -> set[str]:
 def test_list_and_show(scenario: Scenario, cli_env: dict[str, str]) -> None:
     scenario.partner.failing = "down"
     ids = scenario.submit(2)
-    scenario.drain()
+    scenario.drain(until=lambda: parked(scenario) == set(ids))
     code, out = invoke(cli_env, "messages", "list", "--status", "parked", "--json")
     assert code == 0, out
     lines = [json.loads(line) for line in out.splitlines()]
@@ -81,7 +81,7 @@ def test_bulk_replay_killed_with_sigkill_then_run_again(
     count = 30
     scenario.partner.failing = "down"
     ids = scenario.submit(count)
-    scenario.drain()
+    scenario.drain(until=lambda: parked(scenario) == set(ids))
     assert parked(scenario) == set(ids)
     scenario.partner.failing = None
     command = [*CLI, "replay", "--filter", "type=portal.dossier.sync", "--rate", "15/s",
@@ -106,7 +106,7 @@ def test_bulk_replay_killed_with_sigkill_then_run_again(
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert parked(scenario) == set()
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.partner.received) == count)
     assert len(scenario.partner.received) == count
     assert set(scenario.partner.received.values()) == {1}, "a dossier was delivered twice"
     assert {e.target for e in scenario.ctx.audit.list(action="replay", limit=1000)} == {
@@ -118,7 +118,7 @@ def test_log_verify_export_and_offline_verify_bundle(
     scenario: Scenario, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     ids = scenario.submit(3)
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.partner.received) == 3)
     scenario.evidence.close()
     code, out = invoke(cli_env, "log", "verify")
     assert code == 0 and "OK" in out, out

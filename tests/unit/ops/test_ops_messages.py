@@ -38,10 +38,10 @@ def test_filter_pairs_name_what_is_wrong() -> None:
 def test_list_filters_by_status_dossier_and_error(scenario: Scenario) -> None:
     scenario.partner.failing = "contract"
     bad = scenario.submit(2, prefix="BAD")
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.ctx.transport.list_parked()) == 2)
     scenario.partner.failing = None
     good = scenario.submit(3, prefix="GOOD")
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.partner.received) == 3)
     store = scenario.ctx.store
     parked = list_messages(store, MessageFilter(status="parked"))
     assert {v.message_id for v in parked} == set(bad)

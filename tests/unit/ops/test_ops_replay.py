@@ -44,7 +44,7 @@ def replay(
 def park_all(scenario: Scenario, count: int) -> list[str]:
     scenario.partner.failing = "down"
     ids = scenario.submit(count)
-    scenario.drain()
+    scenario.drain(until=lambda: parked_ids(scenario) == set(ids))
     assert parked_ids(scenario) == set(ids)
     scenario.partner.failing = None
     return ids
@@ -61,7 +61,7 @@ def test_failing_partner_parks_then_replay_by_filter_delivers_each_exactly_once(
     outcomes = replay(scenario, flt=MessageFilter.from_pairs(["error=upstream_unavailable"]))
     assert outcomes == ["replayed"] * 6
     assert parked_ids(scenario) == set()
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.partner.received) == 6)
 
     assert len(scenario.partner.received) == 6
     assert set(scenario.partner.received.values()) == {1}
@@ -147,7 +147,7 @@ def test_killed_at_any_step_then_run_again_loses_nothing_and_delivers_once(
     assert parked_ids(scenario) == set(ids)  # the first one is still parked too
     scenario.drain()  # a copy published before the crash may be delivered meanwhile
     assert replay(scenario, ids=ids) == ["replayed"] * 3
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.partner.received) == 3)
     assert parked_ids(scenario) == set()
     assert sorted(scenario.partner.received.values()) == [1, 1, 1]
 

@@ -16,7 +16,7 @@ def test_service_lists_shows_replays_exports_and_verifies(scenario: Scenario) ->
     service = OpsService(scenario.ctx, max_replay=2)
     scenario.partner.failing = "down"
     ids = scenario.submit(3)
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.ctx.transport.list_parked()) == 3)
     scenario.partner.failing = None
     listed = service.list_messages(MessageFilter(status="parked"))
     assert {m["message_id"] for m in listed} == set(ids)
@@ -28,7 +28,7 @@ def test_service_lists_shows_replays_exports_and_verifies(scenario: Scenario) ->
         service.replay(actor="operator", reason="x", flt=MessageFilter())
     answer = service.replay(actor="operator", reason="INC-1", message_ids=ids[:2])
     assert answer["counts"] == {"replayed": 2}
-    scenario.drain()
+    scenario.drain(until=lambda: len(scenario.partner.received) == 2)
     assert sorted(scenario.partner.received.values()) == [1, 1]
     assert {e.actor for e in scenario.ctx.audit.list(action="replay")} == {"operator"}
 
