@@ -21,11 +21,12 @@ Rules:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, delete, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.domain.errors import Conflict
@@ -60,57 +61,95 @@ class Ledger:
 
     def claim(self, consumer: str, message_id: str, lease: timedelta) -> Claim:
         """Try to own ``(consumer, message_id)`` for ``lease``; see :class:`Claim`."""
+        return self.claim_many(consumer, [message_id], lease)[message_id]
+
+    def claim_many(
+        self, consumer: str, message_ids: Sequence[str], lease: timedelta
+    ) -> dict[str, Claim]:
+        """Claim a batch in one transaction (for a worker holding a prefetch window).
+
+        The claims of one batch share one token. Ids are handled in sorted order, so
+        two workers claiming overlapping batches on PostgreSQL do not deadlock.
+        """
         if lease <= timedelta(0):
             raise ValueError("lease: must be positive")
+        pending = sorted(set(message_ids))
+        claims: dict[str, Claim] = {}
+        if not pending:
+            return claims
         for _ in range(3):
             with write_tx(self.engine) as connection:
-                result = self._claim_in(connection, consumer, message_id, lease)
-            if result is not None:
-                return result
-        raise Conflict(f"ledger: claim of {consumer}/{message_id} kept racing with releases")
+                claims.update(self._claim_in(connection, consumer, pending, lease))
+            pending = [message_id for message_id in pending if message_id not in claims]
+            if not pending:
+                return claims
+        raise Conflict(f"ledger: claims of {consumer}/{pending[0]} kept racing with releases")
 
     def _claim_in(
-        self, connection: Connection, consumer: str, message_id: str, lease: timedelta
-    ) -> Claim | None:
+        self, connection: Connection, consumer: str, message_ids: list[str], lease: timedelta
+    ) -> dict[str, Claim]:
         now = utcnow()
         token = secrets.token_hex(16)
         until = now + lease
-        inserted = connection.execute(
-            insert_ignore(connection, processed)
-            .values(
-                consumer=consumer,
-                message_id=message_id,
-                state="claimed",
-                token=token,
-                lease_until=until,
-                claims=1,
-                outcome=None,
-                claimed_at=now,
-                completed_at=None,
-            )
-            .returning(processed.c.token)
-        ).first()
-        if inserted is not None:
-            return Claim("claimed", consumer, message_id, token=token, lease_until=until)
-        key = and_(processed.c.consumer == consumer, processed.c.message_id == message_id)
+        rows = [
+            {
+                "consumer": consumer,
+                "message_id": message_id,
+                "state": "claimed",
+                "token": token,
+                "lease_until": until,
+                "claims": 1,
+                "outcome": None,
+                "claimed_at": now,
+                "completed_at": None,
+            }
+            for message_id in message_ids
+        ]
+        statement = insert_ignore(connection, processed).returning(processed.c.message_id)
+        inserted = set(connection.execute(statement, rows).scalars())
+        claims = {
+            message_id: Claim("claimed", consumer, message_id, token=token, lease_until=until)
+            for message_id in inserted
+        }
+        rest = [message_id for message_id in message_ids if message_id not in inserted]
+        if not rest:
+            return claims
         taken = connection.execute(
             update(processed)
-            .where(key, processed.c.state == "claimed", processed.c.lease_until < now)
+            .where(
+                processed.c.consumer == consumer,
+                processed.c.message_id.in_(rest),
+                processed.c.state == "claimed",
+                processed.c.lease_until < now,
+            )
             .values(token=token, lease_until=until, claimed_at=now, claims=processed.c.claims + 1)
-            .returning(processed.c.token)
-        ).first()
-        if taken is not None:
-            return Claim(
+            .returning(processed.c.message_id)
+        ).scalars()
+        for message_id in taken:
+            claims[message_id] = Claim(
                 "claimed", consumer, message_id, token=token, lease_until=until, taken_over=True
             )
-        row = connection.execute(
-            select(processed.c.state, processed.c.outcome, processed.c.lease_until).where(key)
-        ).first()
-        if row is None:
-            return None  # released between our insert and our read: try again
-        if row.state == "done":
-            return Claim("done", consumer, message_id, outcome=dict(row.outcome or {}))
-        return Claim("busy", consumer, message_id, lease_until=row.lease_until)
+        rest = [message_id for message_id in rest if message_id not in claims]
+        if not rest:
+            return claims
+        found = connection.execute(
+            select(
+                processed.c.message_id,
+                processed.c.state,
+                processed.c.outcome,
+                processed.c.lease_until,
+            ).where(processed.c.consumer == consumer, processed.c.message_id.in_(rest))
+        )
+        for row in found:  # ids absent here were released meanwhile: the caller retries
+            if row.state == "done":
+                claims[row.message_id] = Claim(
+                    "done", consumer, row.message_id, outcome=dict(row.outcome or {})
+                )
+            else:
+                claims[row.message_id] = Claim(
+                    "busy", consumer, row.message_id, lease_until=row.lease_until
+                )
+        return claims
 
     def complete(
         self,
@@ -151,6 +190,47 @@ class Ledger:
                 )
                 return
         raise Conflict(f"ledger: {consumer}/{message_id} is no longer claimed by this worker")
+
+    def complete_many(
+        self, consumer: str, outcomes: Mapping[str, dict[str, Any]], *, token: str
+    ) -> list[str]:
+        """Complete a batch claimed with ``token`` in one transaction.
+
+        Returns the ids that were no longer ours (lease taken over): those are left as
+        they are, the rest are marked done with their outcomes.
+        """
+        if not outcomes:
+            return []
+        now = utcnow()
+        statement = (
+            update(processed)
+            .where(
+                processed.c.consumer == consumer,
+                processed.c.message_id == bindparam("b_message_id"),
+                processed.c.token == token,
+                processed.c.state == "claimed",
+            )
+            .values(
+                state="done", outcome=bindparam("b_outcome"), completed_at=now, lease_until=None
+            )
+        )
+        ids = sorted(outcomes)
+        with write_tx(self.engine) as connection:
+            connection.execute(
+                statement,
+                [{"b_message_id": mid, "b_outcome": outcomes[mid]} for mid in ids],
+            )
+            ours = set(
+                connection.execute(
+                    select(processed.c.message_id).where(
+                        processed.c.consumer == consumer,
+                        processed.c.message_id.in_(ids),
+                        processed.c.token == token,
+                        processed.c.state == "done",
+                    )
+                ).scalars()
+            )
+        return [mid for mid in ids if mid not in ours]
 
     def release(self, consumer: str, message_id: str, *, token: str | None = None) -> bool:
         """Give up a claim (the message will be retried); True if a claim was released."""

@@ -96,3 +96,35 @@ def test_concurrent_claimers_one_wins_and_each_message_runs_once(engine: Engine)
     assert side_effects == Counter({message_id: 1 for message_id in message_ids})
     for message_id in message_ids:
         assert ledger.claim("consumer", message_id, LEASE).state == "done"
+
+
+def test_batches_claim_and_complete_in_one_transaction_each(ledger: Ledger) -> None:
+    done_before = ledger.claim("w", "m-2", LEASE)
+    ledger.complete("w", "m-2", {"n": 2}, token=done_before.token)
+    held = ledger.claim("w", "m-3", LEASE)
+    claims = ledger.claim_many("w", ["m-1", "m-2", "m-3", "m-4", "m-1"], LEASE)
+    assert {mid: c.state for mid, c in claims.items()} == {
+        "m-1": "claimed", "m-2": "done", "m-3": "busy", "m-4": "claimed",
+    }  # fmt: skip
+    assert claims["m-2"].outcome == {"n": 2}
+    token = claims["m-1"].token
+    assert token is not None and claims["m-4"].token == token
+    lost = ledger.complete_many(
+        "w", {"m-1": {"n": 1}, "m-4": {"n": 4}, "m-3": {"n": 3}}, token=token
+    )
+    assert lost == ["m-3"]  # m-3 belongs to another claim
+    assert ledger.outcome("w", "m-1") == {"n": 1} and ledger.outcome("w", "m-4") == {"n": 4}
+    assert ledger.outcome("w", "m-3") is None
+    ledger.complete("w", "m-3", {"n": 3}, token=held.token)
+    assert ledger.claim_many("w", [], LEASE) == {}
+
+
+def test_batch_claims_take_over_expired_leases(ledger: Ledger) -> None:
+    ledger.claim_many("w", ["m-1", "m-2"], timedelta(milliseconds=30))
+    time.sleep(0.05)
+    claims = ledger.claim_many("w", ["m-1", "m-2", "m-3"], LEASE)
+    assert [(c.state, c.taken_over) for c in claims.values()] == [
+        ("claimed", True), ("claimed", True), ("claimed", False),
+    ] or sorted((mid, c.taken_over) for mid, c in claims.items()) == [
+        ("m-1", True), ("m-2", True), ("m-3", False),
+    ]  # fmt: skip
