@@ -11,6 +11,9 @@ Routes (relative to ``/portal``; contract: ``contracts/portal/openapi.yaml`` and
   ``LayDanhMucCoQuan``, ``LayDanhMucLePhi``.
 - ``POST /soap``: the SOAP binding (X-Road header; no session; ``madonvi`` must be the
   X-Road client's ``memberCode``).
+- Control (besides the common ``/_mock/*``): ``POST /_mock/push`` sends a dossier
+  "submitted online" (JSON body: field overrides, optional) to the gateway as a signed
+  push (:mod:`mocks.portal.push`), stores it, and answers what the gateway said.
 
 Order of checks on a REST call: body is a JSON object (else HTTP 400, ``02``); ``service``
 known for the endpoint (``03``); ``session`` valid and unexpired (``01``); request valid
@@ -27,6 +30,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from mocks.framework import (
     FaultSpec,
     MockRequest,
@@ -37,7 +42,8 @@ from mocks.framework import (
     soap_fault,
 )
 from mocks.portal import catalogue, soap
-from mocks.portal.services import PortalStore, ServiceAnswer, sharing
+from mocks.portal.push import online_dossier, push_dossier
+from mocks.portal.services import PortalStore, ServiceAnswer, ordered_record, sharing
 from mocks.settings import MockSettings
 
 CONTRACT = "portal/openapi.yaml"
@@ -67,12 +73,19 @@ class PortalMock(PartnerMock):
 
     name = "portal"
 
-    def __init__(self, settings: MockSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: MockSettings,
+        clock: Callable[[], float] = time.time,
+        http: httpx.Client | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.clock = clock
+        self.http = http or httpx.Client(timeout=10.0)
         self.sessions: dict[str, float] = {}
         self.store = PortalStore()
+        self.pushes: list[dict[str, Any]] = []
         self.route("POST", "/rest/login", self.login)
         self.route("POST", "/rest/integration", self.integration)
         self.route("POST", "/rest/sharing", self.sharing)
@@ -86,6 +99,7 @@ class PortalMock(PartnerMock):
             "progress": self.store.progress,
             "active_sessions": sum(1 for expiry in self.sessions.values() if expiry > now),
             "catalogue_size": catalogue.size(),
+            "pushes": self.pushes,
         }
 
     def reset(self) -> None:
@@ -93,6 +107,30 @@ class PortalMock(PartnerMock):
         with self.lock:
             self.sessions.clear()
             self.store = PortalStore()
+            self.pushes = []
+
+    def _control_extra(self, request: MockRequest) -> MockResponse:
+        if (request.method, request.path.rstrip("/")) != ("POST", "/_mock/push"):
+            return super()._control_extra(request)
+        try:
+            overrides = request.json() if request.body else {}
+        except ValueError:
+            overrides = None
+        if not isinstance(overrides, dict):
+            return MockResponse.json({"error": "body must be a JSON object"}, status=400)
+        with self.lock:
+            sequence = 5001 + len(self.pushes)
+            record = online_dossier(self.settings.agency_code, sequence, overrides)
+        outcome = push_dossier(
+            self.http, self.settings.gateway_url, self.settings.portal_callback_secret, record
+        )
+        invalid = str(outcome.get("error", "")).startswith("record invalid")
+        with self.lock:
+            self.pushes.append(outcome)
+            if not invalid:  # submitted on the portal: it holds the dossier either way
+                self.store.dossiers.setdefault(record["MaHoSo"], ordered_record(record))
+        status = 400 if invalid else 200
+        return MockResponse.json({"record": record, **outcome}, status=status)
 
     def fault_response(self, request: MockRequest, spec: FaultSpec) -> MockResponse:
         if request.path == "/soap" or spec.soap_fault:

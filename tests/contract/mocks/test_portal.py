@@ -5,11 +5,16 @@ Every answer is validated against contracts/portal/openapi.yaml.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from typing import Any
 
+import httpx
 import pytest
 import requests
 import responses
+from lxml import etree
 
 from mocks._testing import portal_dossier, portal_progress
 from mocks.framework import (
@@ -320,7 +325,6 @@ def test_answers_under_every_fault_mode_follow_the_contract(
     "mode", [{"soap_fault": True}, {"status": 502}, {"expired_session": True}, {"error_rate": 1.0}]
 )
 def test_soap_route_faults_are_soap_faults(portal: Portal, mode: dict[str, Any]) -> None:
-    from lxml import etree
 
     portal.mock.add_fault(FaultSpec(route="POST /soap", count=1, **mode))
     answer = portal.mock.handle(MockRequest("POST", "/soap", body=b"<x/>"))
@@ -329,3 +333,37 @@ def test_soap_route_faults_are_soap_faults(portal: Portal, mode: dict[str, Any])
     fault = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body/"
                           "{http://schemas.xmlsoap.org/soap/envelope/}Fault")  # fmt: skip
     assert fault is not None and fault.findtext("faultstring")
+
+
+def test_push_of_an_online_dossier_is_signed_and_stored() -> None:
+
+    received: list[httpx.Request] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(202, json={"messageId": "m-1", "status": "accepted"})
+
+    settings = MockSettings(gateway_url="http://gateway.test")
+    mock = PortalMock(settings, http=httpx.Client(transport=httpx.MockTransport(gateway)))
+    answer = mock.handle(
+        MockRequest("POST", "/_mock/push", body='{"ChuHoSo": "Đỗ Văn Bình"}'.encode())
+    )
+    assert answer.status == 200 and answer.json_body()["http_status"] == 202
+    (request,) = received
+    assert request.url.path == "/v1/callbacks/portal/dossiers"
+    timestamp, nonce = request.headers["x-portal-timestamp"], request.headers["x-portal-nonce"]
+    expected = hmac.new(b"demo-portal-callback-secret",
+                        f"{timestamp}.{nonce}.".encode() + request.content,
+                        hashlib.sha256).hexdigest()  # fmt: skip
+    assert request.headers["x-portal-signature"] == expected
+    record = json.loads(request.content)
+    assert (record["TrangThaiHoSo"], record["KenhThucHien"]) == ("1", "2")
+    validator = json_validator("portal/schemas/dossier-record.schema.json")
+    assert schema_errors(validator, record) == [] and record["ChuHoSo"] == "Đỗ Văn Bình"
+    assert record["MaHoSo"] in mock.state()["dossiers"]
+    second = mock.handle(MockRequest("POST", "/_mock/push")).json_body()
+    assert second["record"]["MaHoSo"] != record["MaHoSo"] and len(received) == 2
+    bad = mock.handle(MockRequest("POST", "/_mock/push", body=b'{"TrangThaiHoSo": "11"}'))
+    assert bad.status == 400 and "TrangThaiHoSo" in bad.json_body()["error"]
+    assert mock.handle(MockRequest("POST", "/_mock/push", body=b"[1]")).status == 400
+    assert len(received) == 2
