@@ -32,6 +32,8 @@ class MockSettings:
     public_url: str = "http://127.0.0.1:8090"
     # demo: pay a transaction automatically this long after INIT (None = never)
     auto_pay_seconds: float | None = None
+    # payment confirm callbacks not answered 00/02 are retried after these delays
+    callback_retry_seconds: tuple[float, ...] = (5.0, 30.0, 120.0)
     # how long a "timeout" fault holds an HTTP connection before answering 504
     hang_seconds: float = 60.0
 
@@ -43,5 +45,7 @@ class MockSettings:
             )
         if self.portal_session_ttl_seconds <= 0:
             raise ValueError("MockSettings.portal_session_ttl_seconds must be positive")
+        if any(delay < 0 for delay in self.callback_retry_seconds):
+            raise ValueError("MockSettings.callback_retry_seconds must be >= 0")
         if self.auto_pay_seconds is not None and self.auto_pay_seconds < 0:
             raise ValueError("MockSettings.auto_pay_seconds must be >= 0 or None")

@@ -12,6 +12,8 @@ Routes (relative to ``/payment``; contract ``contracts/payment/openapi.yaml``):
   ``{"outcome": "paid"|"failed"}``, default paid) and ``POST /_mock/callbacks/{MaThamChieu}``
   (send the confirm callback again, as a platform retry would). With
   ``MockSettings.auto_pay_seconds`` set, every INIT is paid automatically after that delay.
+  A confirm that gets no ``00``/``02`` answer (or no answer) is retried after each delay of
+  ``MockSettings.callback_retry_seconds``; every attempt is recorded.
 
 Checks, in order: JSON (else HTTP 400, ``02``), contract (``02``, naming the field),
 ``PhienBan`` 1.0.6 (``08``), ``MaDoiTac`` (``03``), ``MaXacThuc`` in the configured scheme
@@ -289,7 +291,7 @@ class PaymentMock(PartnerMock):
             transaction["MaGiaoDich"] = f"PG{now_text()[2:8]}{self._payment_sequence:07d}"
             transaction["MaNganHangThanhToan"] = transaction["MaNganHang"] or "970415"
             transaction["ThoiGianThanhToan"] = now_text()
-        return {"MaThamChieu": reference, "callback": self.send_callback(reference)}
+        return {"MaThamChieu": reference, "callback": self.send_callback(reference, attempt=0)}
 
     def confirm_message(self, reference: str) -> dict[str, Any]:
         """The signed confirm (IPN) message for a settled transaction."""
@@ -315,8 +317,15 @@ class PaymentMock(PartnerMock):
         )
         return message
 
-    def send_callback(self, reference: str) -> dict[str, Any]:
-        """POST the confirm to the merchant; record and return what came back."""
+    def send_callback(self, reference: str, attempt: int | None = None) -> dict[str, Any]:
+        """POST the confirm to the merchant; record and return what came back.
+
+        With ``attempt`` (automatic sends), an answer other than ``00``/``02`` schedules
+        the next retry after ``MockSettings.callback_retry_seconds[attempt]``.
+        """
+        with self.lock:
+            if reference not in self.transactions:  # reset while a retry was pending
+                return {"error": f"unknown transaction {reference}"}
         message = self.confirm_message(reference)
         url = f"{self.settings.gateway_url.rstrip('/')}/v1/callbacks/payments"
         record: dict[str, Any] = {"url": url, "sent_at": now_text(), "message": message}
@@ -335,8 +344,22 @@ class PaymentMock(PartnerMock):
             )
         except (httpx.HTTPError, ValueError) as exc:
             record["error"] = f"{type(exc).__name__}: {exc}"
+        record["attempt"] = attempt
         with self.lock:
             self.transactions[reference]["callbacks"].append(record)
+        delays = self.settings.callback_retry_seconds
+        answer = record.get("answer")
+        settled = (
+            isinstance(answer, dict)
+            and answer.get("MaLoi") in ("00", "02")
+            and record["answer_checksum_ok"]
+        )
+        if attempt is not None and not settled and attempt < len(delays):
+            timer = threading.Timer(delays[attempt], self.send_callback, [reference, attempt + 1])
+            timer.daemon = True
+            with self.lock:
+                self._timers.append(timer)
+            timer.start()
         return record
 
 

@@ -37,12 +37,18 @@ QUERY_ORDER = ["LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD"
 
 
 class Platform:
-    def __init__(self, scheme: str = "sha256-suffix", auto_pay: float | None = None) -> None:
+    def __init__(
+        self,
+        scheme: str = "sha256-suffix",
+        auto_pay: float | None = None,
+        retries: tuple[float, ...] = (),
+    ) -> None:
         self.scheme = scheme
         self.merchant = FakeMerchant(scheme=scheme)
         settings = MockSettings(
             payment_scheme=scheme,
             auto_pay_seconds=auto_pay,
+            callback_retry_seconds=retries,
             gateway_url="http://gateway.test",
             public_url="http://mocks.test",
         )
@@ -322,3 +328,23 @@ def test_answers_under_every_fault_mode_follow_the_contract(
     )
     validator = json_validator(CONTRACT, f"/components/schemas/{schema}")
     assert schema_errors(validator, answer.json_body()) == []
+
+
+def test_unanswered_confirms_are_retried_until_accepted() -> None:
+    platform = Platform(retries=(0.01, 0.01, 0.01))
+    platform.merchant.answer_code = "99"
+    platform.init()
+    platform.mock.handle(MockRequest("POST", "/_mock/pay/REF0001"))
+    deadline = time.monotonic() + 5
+    while len(platform.merchant.received) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    callbacks = platform.mock.state()["transactions"]["REF0001"]["callbacks"]
+    assert [c["attempt"] for c in callbacks] == [0, 1, 2, 3]  # then it gives up
+    assert len(platform.merchant.received) == 4
+
+    accepted = Platform(retries=(0.01, 0.01))
+    accepted.init()
+    accepted.mock.handle(MockRequest("POST", "/_mock/pay/REF0001"))
+    time.sleep(0.1)
+    assert len(accepted.merchant.received) == 1
