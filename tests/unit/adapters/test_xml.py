@@ -199,3 +199,30 @@ def test_a_request_that_does_not_fit_the_wsdl_is_refused_before_sending() -> Non
         ContractViolation, match="TraCuuThongTinCongDan: request does not fit the WSDL"
     ):
         caller.build("TraCuuThongTinCongDan", {"NoSuchField": "1"})
+
+
+@responses.activate
+def test_zeep_service_calls_go_through_partner_http() -> None:
+    from adapters.xml import load_wsdl
+    from mocks.population import soap as deployed
+    from mocks.population.seed import generate_population
+
+    url = "https://population.test/ws"
+    citizen = generate_population(size=4).citizens[0]
+    responses.add("POST", url, body=deployed.render_collection([citizen]), content_type="text/xml")
+    responses.add("POST", url, body=b"<x/>" + b" " * 5000, content_type="text/xml")
+    recorder = ListRecorder()
+    http = PartnerHttp(HttpConfig("population", url, max_answer_bytes=4000), recorder)
+    client = load_wsdl(http, WSDL)
+    service = client.create_service("{http://dancuquocgia.bca/wsdl}DanCuSoapBinding", url)
+    params = {
+        "MaYeuCau": "r1", "MaDVC": "2.000815.01", "MaTichHop": "037", "MaCanBo": "CB1",
+        "SoDinhDanh": citizen.id_number, "HoVaTen": citizen.full_name,
+        "NgayThangNamSinh": {"NgayThangNam": "19900102"},
+    }  # fmt: skip
+    found = service.TraCuuThongTinCongDan(**params)
+    assert found[0].SoDinhDanh == citizen.id_number
+    assert responses.calls[0].request.req_kwargs["timeout"] == (3.0, 10.0)  # type: ignore[attr-defined]
+    assert [e.direction for e in recorder.exchanges] == ["out", "in"]
+    with pytest.raises(UpstreamMalformed, match="over the 4000-byte limit"):
+        service.TraCuuThongTinCongDan(**params)
