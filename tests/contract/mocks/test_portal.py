@@ -367,3 +367,38 @@ def test_push_of_an_online_dossier_is_signed_and_stored() -> None:
     assert bad.status == 400 and "TrangThaiHoSo" in bad.json_body()["error"]
     assert mock.handle(MockRequest("POST", "/_mock/push", body=b"[1]")).status == 400
     assert len(received) == 2
+
+
+ALL_SERVICES = {
+    "DongBoHoSoMC": {"isUpdating": "False", "data": [portal_dossier()]},
+    "CapNhatTienDoHoSoMC": {"data": [portal_progress()]},
+    "TraCuuHoSo": {"mahoso": "000.00.00.H26-241120-0001"},
+    "LayDanhSachTTHC": {},
+    "LayThuTuc": {"maTTHC": "1.001193"},
+    "LayDanhMucTinhThanh": {},
+    "LayDanhMucCoQuan": {},
+    "LayDanhMucLePhi": {},
+}
+BAD_KINDS = {
+    "unknown session": ({"session": "nope"}, "01"),
+    "madonvi pattern": ({"madonvi": "H26"}, "02"),
+    "madonvi missing": ({"madonvi": None}, "02"),
+    "extra field": ({"ghichu": "x"}, "02"),
+    "other agency": ({"madonvi": "000.00.00.H01"}, "04"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_KINDS))
+@pytest.mark.parametrize("service", sorted(ALL_SERVICES))
+def test_every_service_refuses_each_kind_of_bad_request(
+    portal: Portal, service: str, kind: str
+) -> None:
+    changes, code = BAD_KINDS[kind]
+    body: dict[str, Any] = {"session": portal.session, "madonvi": AGENCY, "service": service,
+                            **ALL_SERVICES[service], **changes}  # fmt: skip
+    body = {key: value for key, value in body.items() if value is not None}
+    path = "/rest/integration" if service in INTEGRATION else "/rest/sharing"
+    schema = "IntegrationAnswer" if service in INTEGRATION else "SharingAnswer"
+    answer = portal.post(path, body, schema)
+    assert answer["error_code"] == code, answer["message"]
+    assert portal.mock.state()["dossiers"] == {}

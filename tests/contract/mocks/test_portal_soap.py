@@ -255,3 +255,38 @@ def test_dtd_and_external_entities_get_a_fault_and_read_nothing(
         assert b"TOP-SECRET" not in etree.tostring(answer)
         with pytest.raises(OSError):  # nobody holds the pipe open for reading
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+SOAP_PARAMS: dict[str, dict[str, Any]] = {
+    "DongBoHoSoMC": {"isUpdating": "False", "data": [portal_dossier()]},
+    "CapNhatTienDoHoSoMC": {"data": [portal_progress()]},
+    "TraCuuHoSo": {"mahoso": "000.00.00.H26-241120-0001"},
+    "LayDanhSachTTHC": {},
+    "LayThuTuc": {"maTTHC": "1.001193"},
+    "LayDanhMucTinhThanh": {},
+}
+
+
+@pytest.mark.parametrize("kind", ["no header", "wrong service", "body invalid", "bad version"])
+@pytest.mark.parametrize("operation", sorted(SOAP_PARAMS))
+def test_every_operation_refuses_bad_soap_requests(soap: Soap, operation: str, kind: str) -> None:
+    service_code = "TraCuuHoSo" if kind == "wrong service" and operation != "TraCuuHoSo" else (
+        "LayThuTuc" if kind == "wrong service" else operation
+    )  # fmt: skip
+    envelope = soap.client.create_message(
+        soap.service, operation, madonvi="000.00.00.H26",
+        _soapheaders=xroad_header(service_code), **SOAP_PARAMS[operation],
+    )  # fmt: skip
+    header = envelope.find(f"{{{SOAP_NS}}}Header")
+    if kind == "no header":
+        envelope.remove(header)
+    elif kind == "bad version":
+        header.find("{http://x-road.eu/xsd/xroad.xsd}protocolVersion").text = "3.0"
+    elif kind == "body invalid":
+        body = body_of(envelope)
+        body.remove(body.find(f"{{{PORTAL_NS}}}madonvi"))
+    status, answer = soap.raw(etree.tostring(envelope))
+    fault = body_of(answer)
+    assert status == 500 and fault.tag == f"{{{SOAP_NS}}}Fault"
+    assert fault.findtext("faultcode") == "soapenv:Client"
+    assert soap.mock.state()["dossiers"] == {}
