@@ -263,6 +263,7 @@ class SoapCaller:
             )
         except UpstreamMalformed:
             if answer.status == 500:
+                self.http.breaker.record_failure()  # a broken server, not a SOAP refusal
                 raise UpstreamUnavailable(
                     partner, f"{operation}: HTTP 500, not a SOAP Fault"
                 ) from None
