@@ -96,6 +96,7 @@ class EmbeddedTransport:
         retry: RetryPolicy | None = None,
         lease: timedelta = timedelta(seconds=60),
         poll_interval: float = 0.05,
+        batch_linger: float = 0.01,
     ) -> None:
         self.engine = engine
         self.prefix = prefix
@@ -103,6 +104,7 @@ class EmbeddedTransport:
         self.retry_policy = retry or RetryPolicy()
         self.lease = lease
         self.poll_interval = poll_interval
+        self.batch_linger = batch_linger
         self.consumer_id = uuid.uuid4().hex
 
     def queue_for(self, type_: str) -> str:
@@ -181,6 +183,8 @@ class EmbeddedTransport:
                     f"for {len(deliveries)} deliveries"
                 )
             self._settle(claimed, deliveries, dispositions)
+            if len(claimed) < max_batch and self.batch_linger > 0:
+                stop.wait(self.batch_linger)  # let a fuller batch gather
 
     def _claim(self, queues: Sequence[str], limit: int) -> list[Any]:
         now = datetime.now(UTC)

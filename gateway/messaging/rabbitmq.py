@@ -78,6 +78,8 @@ class RabbitSettings:
     delivery_limit: int = 20
     connect_backoff: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
     connect_attempts: int = 8
+    confirm_timeout: float = 30.0
+    batch_linger: float = 0.02
 
     def queue_for(self, type_: str) -> str:
         return f"{self.prefix}.{type_}"
@@ -93,6 +95,65 @@ class RabbitSettings:
 class _Local(threading.local):
     connection: Any = None
     channel: Any = None
+    confirms: Any = None
+
+
+class _Confirms:
+    """Publisher confirms for a whole batch: publish everything, then wait for every confirm.
+
+    pika's ``BlockingChannel.confirm_delivery`` waits for each message's confirm before the next
+    publish (one broker fsync round trip per message). Here confirm mode is turned on at the
+    channel implementation with our own ack/nack and return callbacks (the one place this module
+    touches pika's ``_impl``), messages are published back to back, and
+    :meth:`wait` processes I/O until every delivery tag is confirmed.
+    """
+
+    def __init__(self) -> None:
+        self.selected = False
+        self.next_tag = 1
+        self.outstanding: set[int] = set()
+        self.nacked: set[int] = set()
+        self.returned: list[str] = []
+
+    @classmethod
+    def enable(cls, connection: Any, channel: BlockingChannel) -> _Confirms:
+        state = cls()
+        impl = channel._impl
+        impl.add_on_return_callback(state._on_return)
+        impl.confirm_delivery(ack_nack_callback=state._on_confirm, callback=state._on_selected)
+        deadline = time.monotonic() + 30
+        while not state.selected:
+            if time.monotonic() > deadline:
+                raise TransportError("broker did not enable publisher confirms within 30 s")
+            connection.process_data_events(time_limit=0.05)
+        return state
+
+    def _on_selected(self, _frame: Any) -> None:
+        self.selected = True
+
+    def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: bytes) -> None:
+        self.returned.append(properties.message_id or "?")
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        tag = method.delivery_tag
+        tags = {t for t in self.outstanding if t <= tag} if method.multiple else {tag}
+        self.outstanding -= tags
+        if method.NAME == "Basic.Nack":
+            self.nacked |= tags
+
+    def sent(self) -> None:
+        self.outstanding.add(self.next_tag)
+        self.next_tag += 1
+
+    def wait(self, connection: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.outstanding:
+            if time.monotonic() > deadline:
+                raise PublishFailed(
+                    f"{len(self.outstanding)} message(s) not confirmed within {timeout:.0f} s"
+                )
+            connection.process_data_events(time_limit=0.05)
 
 
 class RabbitTransport:
@@ -135,7 +196,7 @@ class RabbitTransport:
             local.channel = None
         if local.channel is None or not local.channel.is_open:
             fresh = local.connection.channel()
-            fresh.confirm_delivery()
+            local.confirms = _Confirms.enable(local.connection, fresh)
             local.channel = fresh
         channel: BlockingChannel = local.channel
         return channel
@@ -202,9 +263,16 @@ class RabbitTransport:
         self._publish_raw(messages)
 
     def _publish_raw(self, messages: Sequence[tuple[str, str, Envelope, dict[str, str]]]) -> None:
+        """Publish all, then wait for all confirms; any nack or return fails the batch."""
+        if not messages:
+            return
         try:
             channel = self._publish_channel()
+            confirms: _Confirms = self._local.confirms
+            confirms.nacked.clear()
+            confirms.returned.clear()
             for exchange, routing_key, envelope, headers in messages:
+                confirms.sent()  # before publishing: the publish call may already read its ack
                 channel.basic_publish(
                     exchange,
                     routing_key,
@@ -212,16 +280,20 @@ class RabbitTransport:
                     properties=_properties(envelope, headers),
                     mandatory=True,
                 )
-        except pika.exceptions.UnroutableError as exc:
-            raise Unroutable(
-                f"broker returned a message as unroutable (exchange {exchange!r}, "
-                f"routing key {routing_key!r}): no queue bound"
-            ) from exc
-        except pika.exceptions.NackError as exc:
-            raise PublishFailed(f"broker refused (nack) message {envelope.message_id}") from exc
-        except (*_CONNECTION_ERRORS, TransportError) as exc:
+            confirms.wait(self._local.connection, self.settings.confirm_timeout)
+        except _CONNECTION_ERRORS as exc:
             self._drop()
             raise PublishFailed(f"broker connection lost while publishing: {exc}") from exc
+        except TransportError:
+            self._drop()
+            raise
+        if confirms.returned:
+            raise Unroutable(
+                f"broker returned {len(confirms.returned)} message(s) as unroutable: no queue "
+                f"bound for their type (first: message {confirms.returned[0]})"
+            )
+        if confirms.nacked:
+            raise PublishFailed(f"broker refused (nack) {len(confirms.nacked)} message(s)")
 
     def _republish(self, delivery: Delivery, disposition: Disposition) -> None:
         """Send a failed delivery to its next retry tier, or park it; confirmed."""
@@ -285,8 +357,13 @@ class RabbitTransport:
                 pending.append((method, props, body, t))
 
             channel.basic_consume(queue, on_message)
+        linger = self.settings.batch_linger
         while not stop.is_set():
             connection.process_data_events(time_limit=0.2)
+            # linger briefly for a fuller batch: the store writes once per batch, not per message
+            deadline = time.monotonic() + linger
+            while pending and len(pending) < max_batch and time.monotonic() < deadline:
+                connection.process_data_events(time_limit=max(0.0, deadline - time.monotonic()))
             while pending and not stop.is_set():
                 batch = pending[:max_batch]
                 del pending[:max_batch]

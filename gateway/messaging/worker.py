@@ -71,15 +71,15 @@ class LedgerPort(Protocol):
 
 @runtime_checkable
 class BatchLedgerPort(Protocol):
-    """A ledger that claims and completes a whole batch per transaction (``BatchLedger``)."""
+    """A ledger that claims and completes a whole batch per transaction (the store's ledger)."""
 
     def claim_many(
         self, consumer: str, message_ids: Sequence[str], lease: timedelta
     ) -> dict[str, Claim]: ...
 
     def complete_many(
-        self, consumer: str, outcomes: Sequence[tuple[str, dict[str, Any], str | None]]
-    ) -> None: ...
+        self, consumer: str, outcomes: Mapping[str, dict[str, Any]], *, token: str
+    ) -> list[str]: ...
 
 
 class Timeline(Protocol):
@@ -246,7 +246,13 @@ class Worker:
         if not completions:
             return
         if isinstance(self.ledger, BatchLedgerPort):
-            self.ledger.complete_many(self.consumer_name, completions)
+            by_token: dict[str, dict[str, dict[str, Any]]] = {}
+            for mid, outcome, token in completions:
+                by_token.setdefault(token or "", {})[mid] = outcome
+            for token, outcomes in by_token.items():
+                lost = self.ledger.complete_many(self.consumer_name, outcomes, token=token)
+                for mid in lost:  # our lease was taken over: the other claim owns it now
+                    log.warning("message %s: ledger completion refused (lease taken over)", mid)
             return
         for mid, outcome, token in completions:
             try:

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from gateway.domain.messages import Envelope, MessageType
-from gateway.messaging.batch_ledger import BatchLedger
+from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.messaging.port import RetryPolicy, Transport
 from gateway.messaging.relay import OutboxRelay
 from gateway.messaging.worker import Worker
-from gateway.store.ledger import Ledger
+from gateway.store.ledger import Claim, Ledger
 from gateway.store.messages import Acceptance
 
 from .conftest import FAST_RETRY, Backend
@@ -36,6 +36,24 @@ class CountingHandler:
         if self.fail is not None and (error := self.fail(envelope)) is not None:
             raise error
         return {"MaHoSo": "ok"}
+
+
+class OneByOneLedger:
+    """The ledger without its batch operations: the worker's one-claim-per-message path."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def claim(self, consumer: str, message_id: str, lease: timedelta) -> Claim:
+        return self._ledger.claim(consumer, message_id, lease)
+
+    def complete(
+        self, consumer: str, message_id: str, outcome: dict, *, token: str | None = None
+    ) -> None:  # type: ignore[type-arg]
+        self._ledger.complete(consumer, message_id, outcome, token=token)
+
+    def release(self, consumer: str, message_id: str, *, token: str | None = None) -> bool:
+        return self._ledger.release(consumer, message_id, token=token)
 
 
 def sign(
@@ -62,12 +80,14 @@ def make_worker(
     lease: timedelta = timedelta(seconds=30),
     batch_ledger: bool = True,
 ) -> Worker:
-    ledger = BatchLedger(backend.stack.engine) if batch_ledger else Ledger(backend.stack.engine)
+    ledger: object = Ledger(backend.stack.engine)
+    if not batch_ledger:
+        ledger = OneByOneLedger(Ledger(backend.stack.engine))
     return Worker(
         transport,
         backend.stack.verifier,
-        ledger,
-        backend.stack.store,
+        ledger,  # type: ignore[arg-type]
+        BatchTimeline(backend.stack.engine),
         backend.stack.evidence,
         {SYNC: handler},
         CONSUMER,

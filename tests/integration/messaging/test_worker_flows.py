@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from gateway.domain.errors import ContractViolation, UpstreamUnavailable
 from gateway.envelope import EnvelopeSigner
 from gateway.keys import KeyStore
@@ -157,8 +159,9 @@ def test_committed_but_unpublished_messages_are_published_after_restart(backend:
     assert view is not None and "published" in [e.event for e in view.timeline]
 
 
+@pytest.mark.parametrize("batch_ledger", [True, False], ids=["claim_many", "claim_one"])
 def test_crash_after_publish_before_mark_published_duplicates_but_handles_once(
-    backend: Backend,
+    backend: Backend, batch_ledger: bool
 ) -> None:
     transport = backend.transport()
     batch = [sign(backend, f"m-{i:04d}") for i in range(30)]
@@ -168,7 +171,7 @@ def test_crash_after_publish_before_mark_published_duplicates_but_handles_once(
     transport.publish(store.pending_outbox(100, lease=timedelta(seconds=0.5)))
     assert store.outbox_size() == 30
     handler = CountingHandler()
-    worker = make_worker(backend, transport, handler)
+    worker = make_worker(backend, transport, handler, batch_ledger=batch_ledger)
     run_until(worker.run, lambda: len(handler.calls) == 30)
     # restart: the lease ran out, the new relay publishes the same 30 again
     time.sleep(0.6)
