@@ -101,9 +101,14 @@ class CallbackPort(Protocol):
         ...
 
 
-class NonceStore(Protocol):
-    def remember(self, nonce: str, expires_at: float) -> bool:
-        """Remember ``nonce`` until ``expires_at`` (epoch seconds); False if already seen."""
+class PortalPushVerifier(Protocol):
+    """Authenticates one portal push (``gateway.flows.portal_push.PortalPushVerifier``)."""
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> str:
+        """Check signature, timestamp window and nonce; return the nonce.
+
+        Raises :class:`gateway.domain.errors.SignatureInvalid` (answered ``401``).
+        """
         ...
 
 

@@ -6,8 +6,9 @@ Rules:
   not tell which keys exist. Missing and wrong keys get the same ``401`` answer.
 - Scopes come from the operation's ``x-scopes`` (all required); a key without one of
   them is ``403``, naming the scopes needed, never the key's own.
-- ``PortalPush``: see :mod:`gateway.api.portal_push`; the raw body is the one buffered
-  by the outer middleware, byte-exact. The nonce store is called in a worker thread.
+- ``PortalPush``: the :class:`PortalPushVerifier` port checks signature, timestamp and
+  nonce over the raw body buffered (byte-exact) by the outer middleware; it may use the
+  database, so it runs in a worker thread.
 - The token info handed to handlers is ``{"caller": name, "uid": name, "scopes": [...]}``.
 """
 
@@ -15,20 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
 from starlette.concurrency import run_in_threadpool
 
-from gateway.api.portal_push import check_portal_signature
 from gateway.api.runtime import current_runtime, require
 from gateway.api.services import ApiKey
 from gateway.domain.errors import AuthenticationFailed, PermissionDenied, SignatureInvalid
 
 UNAUTHENTICATED_DETAIL = "Missing or invalid credentials."
 BODY_EXTENSION = "tthc_body"
+PORTAL_PUSH_HEADERS = ("X-Portal-Timestamp", "X-Portal-Nonce", "X-Portal-Signature")
 
 
 class KeyRing:
@@ -78,22 +78,9 @@ def raw_body(request: ConnexionRequest) -> bytes:
 
 async def portal_push_info(signature: str, request: Any = None) -> Mapping[str, Any]:
     """connexion ``x-apikeyInfoFunc`` of the ``PortalPush`` scheme (HMAC over the body)."""
-    config = require(current_runtime().services.portal_push, "portal push authentication")
+    verifier = require(current_runtime().services.portal_push, "portal push authentication")
     if not isinstance(request, ConnexionRequest):
         raise SignatureInvalid("missing_header", "The portal push cannot be authenticated.")
-    headers = request.headers
-    nonce = headers.get("x-portal-nonce")
-    keep_until = check_portal_signature(
-        config.secret,
-        timestamp=headers.get("x-portal-timestamp"),
-        nonce=nonce,
-        signature=signature,
-        body=raw_body(request),
-        now=time.time(),
-        window_seconds=config.window_seconds,
-    )
-    assert nonce is not None  # checked by check_portal_signature
-    fresh = await run_in_threadpool(config.nonces.remember, nonce, keep_until)
-    if not fresh:
-        raise SignatureInvalid("replayed_nonce", "The portal push nonce was already used.")
+    headers = {name: request.headers.get(name, "") for name in PORTAL_PUSH_HEADERS}
+    await run_in_threadpool(verifier.verify, headers, raw_body(request))
     return {"caller": "portal", "uid": "portal", "scopes": []}

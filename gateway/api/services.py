@@ -26,8 +26,8 @@ from gateway.api.ports import (
     DossierPort,
     IdempotencyPort,
     MessagePort,
-    NonceStore,
     PaymentPort,
+    PortalPushVerifier,
     ProcedurePort,
 )
 from gateway.domain.errors import ConfigError
@@ -55,12 +55,19 @@ class ApiKey:
             raise ConfigError(f"api key {self.name!r}: unknown scope(s) {sorted(unknown)}")
 
     @classmethod
-    def from_config(cls, entry: Mapping[str, Any]) -> ApiKey:
-        """From the configuration shape ``{name, key_sha256, scopes}``."""
+    def from_config(cls, entry: Any) -> ApiKey:
+        """From one configured key ``{name, key_sha256, scopes}``: a mapping or a settings
+        object; a secret wrapper (``get_secret_value``) is unwrapped."""
+
+        def field_of(name: str) -> Any:
+            value = entry[name] if isinstance(entry, Mapping) else getattr(entry, name)
+            reveal = getattr(value, "get_secret_value", None)
+            return reveal() if callable(reveal) else value
+
         return cls(
-            name=str(entry["name"]),
-            key_sha256=str(entry["key_sha256"]),
-            scopes=frozenset(str(s) for s in entry["scopes"]),
+            name=str(field_of("name")),
+            key_sha256=str(field_of("key_sha256")),
+            scopes=frozenset(str(scope) for scope in field_of("scopes")),
         )
 
 
@@ -71,15 +78,6 @@ class ReadinessCheck:
     name: str
     probe: ReadinessProbe
     timeout: float = 1.0
-
-
-@dataclass(frozen=True)
-class PortalPushConfig:
-    """How the portal's pushes are authenticated (design doc, "portal push authentication")."""
-
-    secret: bytes
-    nonces: NonceStore
-    window_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,7 @@ class ApiServices:
     readiness_checks: Sequence[ReadinessCheck] = ()
     readiness_cache_seconds: float = 2.0
     jwks_provider: Callable[[], Mapping[str, Any]] | None = None
-    portal_push: PortalPushConfig | None = None
+    portal_push: PortalPushVerifier | None = None
     payment_callback_allowlist: Sequence[str] = ()
     dossiers: DossierPort | None = None
     procedures: ProcedurePort | None = None

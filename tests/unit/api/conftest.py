@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 from api_fakes import FakeBackend, api_keys
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from gateway.api import ApiServices, InMemoryNonceStore, PortalPushConfig, create_app
+from gateway.api import ApiServices, create_app
+from gateway.flows.portal_push import PortalPushVerifier
+from gateway.store import make_engine, upgrade
 
 warnings.filterwarnings("ignore", message=".*httpx.*")
 
-PORTAL_SECRET = b"demo-portal-callback-secret"
+PORTAL_SECRET = "demo-portal-callback-secret"
 JWKS = {
     "keys": [
         {
@@ -35,13 +38,22 @@ JWKS = {
 }
 
 
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A migrated SQLite store (idempotency records, portal nonces) for the session."""
+    path = tmp_path_factory.mktemp("api-store") / "store.db"
+    upgrade(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
 def build_services(backend: FakeBackend, **overrides: Any) -> ApiServices:
     values: dict[str, Any] = {
         "api_keys": api_keys(),
         "max_body_bytes": 64 * 1024,
         "metrics_registry": CollectorRegistry(),
         "jwks_provider": lambda: JWKS,
-        "portal_push": PortalPushConfig(secret=PORTAL_SECRET, nonces=InMemoryNonceStore()),
     }
     for group in (
         "dossiers",
@@ -72,8 +84,9 @@ def shared_backend() -> FakeBackend:
 
 
 @pytest.fixture(scope="session")
-def shared_client(shared_backend: FakeBackend) -> Iterator[TestClient]:
-    client = open_client(build_services(shared_backend))
+def shared_client(shared_backend: FakeBackend, engine: Engine) -> Iterator[TestClient]:
+    verifier = PortalPushVerifier(engine, PORTAL_SECRET)
+    client = open_client(build_services(shared_backend, portal_push=verifier))
     yield client
     client.__exit__(None, None, None)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,18 +10,9 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from gateway.domain.errors import UpstreamTimeout
-from gateway.store import IdempotencyStore, make_engine, upgrade
+from gateway.store import IdempotencyStore
 
 LOOKUP = "/v1/citizens/lookup"
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    path: Path = tmp_path_factory.mktemp("idempotency") / "store.db"
-    upgrade(f"sqlite:///{path}")
-    engine = make_engine(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

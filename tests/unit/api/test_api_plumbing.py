@@ -15,8 +15,9 @@ from api_fakes import CITY_KEY, FakeBackend, request_example, spec
 from conftest import JWKS, PORTAL_SECRET, build_services
 from starlette.testclient import TestClient
 
-from gateway.api import ReadinessCheck, create_app, portal_signature
+from gateway.api import ReadinessCheck, create_app
 from gateway.domain.errors import ConfigError
+from gateway.flows.portal_push import portal_signature
 
 CITY = {"X-API-Key": CITY_KEY}
 
@@ -260,7 +261,7 @@ def test_portal_push_nonce_is_single_use(client: TestClient, backend: FakeBacken
     replay = client.post(PUSH, content=body, headers=headers)
     assert replay.status_code == 401
     assert replay.json()["code"] == "signature_invalid"
-    assert "nonce" in replay.json()["detail"]
+    assert "Nonce" in replay.json()["detail"]
     assert len(backend.calls) == 1
 
 
