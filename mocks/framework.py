@@ -29,7 +29,9 @@ Rules:
 - Control API: ``GET /_mock/requests``, ``GET /_mock/state``, ``GET|POST /_mock/faults``
   (POST a spec object or a list of them; clear 400 on bad input), ``POST /_mock/reset``.
 - A subclass answers faults in its partner's own form by overriding :meth:`fault_response`
-  (SOAP Fault, ``error_code``, ``MaLoi``) and unknown routes with :meth:`not_found`.
+  (SOAP Fault, ``error_code``, ``MaLoi``), unknown routes with :meth:`not_found`, and adds
+  partner-specific control routes (``/_mock/pay/{ref}``, ``/_mock/push``) in
+  :meth:`_control_extra`. In code: :meth:`add_fault`, :attr:`recorded`, :meth:`reset`.
 - Timeouts and latency are not slept inside ``handle``: the answer carries ``delay_ms`` and
   ``hang``, and the transport sleeps (ASGI) or raises ``ReadTimeout`` (in-process).
 - Mocks never import ``gateway/`` or ``adapters/``; they read ``contracts/``.
