@@ -152,18 +152,21 @@ class PaymentConfirmed:
     at: datetime | None = None
 
     def message_body(self) -> dict[str, Any]:
-        """The body per ``contracts/messages/city.payment.confirmed.schema.json``."""
-        body: dict[str, Any] = {
+        """The event per ``contracts/city/openapi.yaml`` (``PaymentConfirmedEvent``).
+
+        Deterministic for one reference and payment (no "received at" time), so the same
+        confirmation always serializes to the same signed bytes.
+        """
+        payment: dict[str, Any] = {
             "MaHoSo": self.dossier_code,
             "MaThamChieu": self.reference,
             "SoTien": self.amount,
             "MaTienTe": self.currency,
             "MaGiaoDich": self.transaction_id,
             "ThoiGianGD": self.transaction_time,
-            "source": self.source,
         }
         if self.bank_code:
-            body["MaNganHang"] = self.bank_code
+            payment["MaNganHang"] = self.bank_code
         if self.description:
-            body["ThongTinGiaoDich"] = self.description
-        return body
+            payment["ThongTinGiaoDich"] = self.description
+        return {"event": "city.payment.confirmed", "payment": payment}

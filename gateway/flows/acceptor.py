@@ -5,7 +5,9 @@ Rules:
   signed, stored, published and delivered (the JWS is detached over them).
 - Storing is idempotent on the message id: a caller that derives the id from the
   business key (a portal dossier code, a payment reference) gets at most one message
-  however often the same event arrives; ``accept`` then returns ``created=False``.
+  however often the same event arrives; ``accept`` then returns ``created=False`` —
+  also when the repeat carries other bytes (a re-push with edited fields, a payment
+  learnt by another path): the first version stands and is the one delivered.
 - What the gateway accepted is also written to the evidence log (``in``), bodies with
   personal data encrypted (the evidence policy is the recorder's).
 """
@@ -17,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.domain.errors import Conflict
 from gateway.domain.exchange import Exchange, ExchangeRecorder
 from gateway.domain.messages import MessageType
 from gateway.envelope import EnvelopeSigner
@@ -63,6 +66,7 @@ class Acceptor:
         personal: bool = True,
     ) -> Accepted:
         body = json_bytes(document)
+        derived = message_id is not None
         message_id = message_id or str(uuid.uuid4())
         envelope = self._signer.sign(
             message_id=message_id,
@@ -71,9 +75,14 @@ class Acceptor:
             body=body,
             correlation_id=correlation_id,
         )
-        created = self._store.accept(
-            envelope, dossier_code=dossier_code, partner=message_type.recipient
-        )
+        try:
+            created = self._store.accept(
+                envelope, dossier_code=dossier_code, partner=message_type.recipient
+            )
+        except Conflict:
+            if not derived:
+                raise
+            return Accepted(message_id, created=False)
         if created:
             self._recorder.record(
                 Exchange(

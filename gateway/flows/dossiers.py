@@ -115,7 +115,9 @@ class DossierFlows:
             )
         status = DossierStatus.parse(_field(progress, "TrangThai"), field="TrangThai")
         document = {**progress, "MaHoSo": code.value}
-        return self._queue(MessageType.PORTAL_DOSSIER_PROGRESS, document, code, status, correlation_id)
+        return self._queue(
+            MessageType.PORTAL_DOSSIER_PROGRESS, document, code, status, correlation_id
+        )
 
     def _queue(
         self,
@@ -144,17 +146,11 @@ class DossierFlows:
                 field="TrangThaiHoSo",
             )
         event = {"event": MessageType.CITY_DOSSIER_SUBMITTED.value, "dossier": dict(record)}
-        message_id = derived_message_id("portal-submitted", code.value)
-        try:
-            return self._acceptor.accept(
-                MessageType.CITY_DOSSIER_SUBMITTED,
-                event,
-                correlation_id=correlation_id,
-                dossier_code=code.value,
-                message_id=message_id,
-                source="portal",
-            )
-        except Conflict:
-            # pushed again with other content: the city already has (or will get) this
-            # dossier once; a second submission of one MaHoSo is not a new event
-            return Accepted(message_id, created=False)
+        return self._acceptor.accept(
+            MessageType.CITY_DOSSIER_SUBMITTED,
+            event,
+            correlation_id=correlation_id,
+            dossier_code=code.value,
+            message_id=derived_message_id("portal-submitted", code.value),
+            source="portal",
+        )

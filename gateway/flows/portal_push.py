@@ -69,7 +69,9 @@ class PortalPushVerifier:
         if not _NONCE.match(nonce):
             raise SignatureInvalid("malformed", "X-Portal-Nonce must be 8-128 URL-safe characters")
         if not _SIGNATURE.match(signature):
-            raise SignatureInvalid("malformed", "X-Portal-Signature must be 64 lowercase hex digits")
+            raise SignatureInvalid(
+                "malformed", "X-Portal-Signature must be 64 lowercase hex digits"
+            )
         now = self._clock()
         if abs(now.timestamp() - int(timestamp)) > self._window.total_seconds():
             raise SignatureInvalid(
@@ -95,5 +97,7 @@ class PortalPushVerifier:
         """Forget nonces older than twice the window (their timestamps are refused anyway)."""
         cutoff = self._clock() - 2 * self._window
         with write_tx(self._engine) as connection:
-            result = connection.execute(delete(portal_nonces).where(portal_nonces.c.seen_at < cutoff))
+            result = connection.execute(
+                delete(portal_nonces).where(portal_nonces.c.seen_at < cutoff)
+            )
         return int(result.rowcount or 0)

@@ -56,10 +56,11 @@ def test_a_paid_transaction_is_emitted_once_even_across_runs() -> None:
     assert reconcile(ledger, platform, NOW, emitted.append).checked == 0
     assert len(emitted) == 1
     body = emitted[0].message_body()
-    assert body == {
+    assert emitted[0].source == "reconciliation"
+    assert body == {"event": "city.payment.confirmed", "payment": {
         "MaHoSo": "000.00.00.H26-241120-0001", "MaThamChieu": "r1", "SoTien": 10_000, "MaTienTe": "VND",
-        "MaGiaoDich": "PG1", "ThoiGianGD": "20241121094500", "source": "reconciliation", "MaNganHang": "VCB",
-    }  # fmt: skip
+        "MaGiaoDich": "PG1", "ThoiGianGD": "20241121094500", "MaNganHang": "VCB",
+    }}  # fmt: skip
 
 
 def test_when_the_callback_wins_the_race_nothing_is_emitted() -> None:

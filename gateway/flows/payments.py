@@ -1,0 +1,267 @@
+"""Payment flows: INIT, status, receipt, the platform's confirm callback, reconciliation.
+
+Rules:
+- A payment is announced to the city (``city.payment.confirmed``) exactly once, whichever
+  path learns first that it was paid (callback, status query, reconciliation): the
+  event's message id derives from ``MaThamChieu`` and its body is deterministic, so a
+  second path stores nothing new.
+- Callback path: store the event FIRST, then mark the row paid; a crash between leaves a
+  pending row that the repeated callback (or reconciliation) completes, never a paid
+  row with no event.
+- Reconciliation path (``adapters.payment.reconcile``) marks, then emits; a paid row
+  left without an event is announced by :meth:`PaymentFlows.reconcile`'s recovery step.
+- The callback is always answered in the platform's ``MaLoi`` form, signed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from adapters.http import CallContext
+from adapters.payment.checksum import Scheme
+from adapters.payment.client import PaymentClient
+from adapters.payment.confirm import merchant_answer, verify_confirmation
+from adapters.payment.reconcile import ReconcileReport, reconcile
+from adapters.payment.records import (
+    Fee,
+    MerchantCode,
+    PaymentConfirmed,
+    PaymentRequest,
+    PaymentState,
+)
+from gateway.domain.errors import NotFound
+from gateway.domain.messages import MessageType
+from gateway.flows.acceptor import Acceptor, derived_message_id
+from gateway.flows.payment_ledger import SqlPaymentLedger
+from gateway.logging import get_logger
+from gateway.store.db import utcnow
+
+log = get_logger(__name__)
+TRANGTHAI = {PaymentState.PAID: 1, PaymentState.PENDING: 3, PaymentState.FAILED: 4}
+
+
+def payment_request(body: Mapping[str, Any]) -> PaymentRequest:
+    """The API's ``PaymentRequest`` (already schema-valid) as the adapter's record."""
+    receipt = body["ThongTinBienLai"]
+    fees = tuple(
+        Fee(
+            kind="1" if int(line["LoaiPhiLePhi"]) == 1 else "2",
+            code=line.get("MaPhiLePhi", ""),
+            name=line["TenPhiLePhi"],
+            amount=int(line["SoTien"]),
+        )
+        for line in receipt["PhiLePhi"]
+    )
+    return PaymentRequest(
+        dossier_code=body["MaHoSo"],
+        procedure_code=receipt["MaTTHC"],
+        procedure_name=receipt["TenTTHC"],
+        agency_code=receipt["MaDonVi"],
+        agency_name=receipt["TenDonVi"],
+        amount=int(body["SoTien"]),
+        fees=fees,
+        description=body["ThongTinGiaoDich"],
+        payment_content=receipt["NoiDungThanhToan"],
+        beneficiary_account=receipt.get("TKThuHuong", ""),
+        beneficiary_bank=receipt.get("MaNHThuHuong", ""),
+        beneficiary_name=receipt.get("TenTKThuHuong", ""),
+        client_ip=body["Ip"],
+        payer_name=receipt["HoTenNguoiNop"],
+        payer_id_number=receipt.get("SoCMNDNguoiNop", ""),
+        payer_address=receipt.get("DiaChiNguoiNop", ""),
+        service_name=receipt.get("TenDVC", ""),
+        service_kind=receipt.get("MaDichVu", "1"),
+        bank_code=body.get("MaNganHang", ""),
+        channel=body.get("MaKenhThanhToan", "1"),
+        device=body.get("MaThietBi", "1"),
+    )
+
+
+class PaymentFlows:
+    def __init__(
+        self,
+        client: PaymentClient,
+        ledger: SqlPaymentLedger,
+        acceptor: Acceptor,
+        *,
+        partner_code: str,
+        secret: str,
+        scheme: Scheme,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._client = client
+        self.ledger = ledger
+        self._acceptor = acceptor
+        self._partner_code = partner_code
+        self._secret = secret
+        self._scheme: Scheme = scheme
+        self._clock = clock
+
+    def create(
+        self, body: Mapping[str, Any], *, caller: str, correlation_id: str
+    ) -> dict[str, Any]:
+        request = payment_request(body)
+        context = CallContext(correlation_id=correlation_id, dossier_code=request.dossier_code)
+        result = self._client.init(request, context)
+        self.ledger.record_init(
+            reference=result.reference,
+            dossier_code=request.dossier_code,
+            procedure_code=request.procedure_code,
+            amount=request.amount,
+            payment_url=result.checkout_url,
+            caller=caller,
+        )
+        return {
+            "MaThamChieu": result.reference,
+            "UrlThanhToan": result.checkout_url,
+            "MaHoSo": request.dossier_code,
+            "SoTien": request.amount,
+            "ThoiGianGD": result.sent_at,
+        }
+
+    def _known(self, reference: str) -> Any:
+        row = self.ledger.get(reference)
+        if row is None:
+            raise NotFound(f"payment {reference}: no such MaThamChieu was created here")
+        return row
+
+    def status(self, reference: str, *, correlation_id: str) -> dict[str, Any]:
+        row = self._known(reference)
+        context = CallContext(correlation_id=correlation_id, dossier_code=row.dossier_code)
+        status = self._client.query(reference, context)
+        if (
+            status.state == PaymentState.PAID
+            and status.amount == row.amount
+            and row.state == "pending"
+        ):
+            self._announce_then_mark(
+                PaymentConfirmed(
+                    dossier_code=row.dossier_code,
+                    reference=reference,
+                    amount=status.amount,
+                    transaction_id=status.transaction_id,
+                    transaction_time=status.transaction_time,
+                    source="reconciliation",
+                    bank_code=status.bank_code,
+                    currency=status.currency,
+                ),
+                via="query",
+                correlation_id=correlation_id,
+            )
+        elif status.state == PaymentState.FAILED:
+            self.ledger.mark_failed(reference, "query")
+        answer: dict[str, Any] = {
+            "MaThamChieu": reference,
+            "TrangThaiGD": TRANGTHAI[status.state],
+            "status": status.state.value,
+            "SoTien": status.amount,
+        }
+        if status.transaction_id:
+            answer["MaGiaoDich"] = status.transaction_id
+        if status.transaction_time:
+            answer["ThoiGianGD"] = status.transaction_time
+        return answer
+
+    def receipt(self, reference: str, *, correlation_id: str) -> bytes:
+        row = self._known(reference)
+        context = CallContext(correlation_id=correlation_id, dossier_code=row.dossier_code)
+        return self._client.get_bill(reference, context)
+
+    def confirm_callback(self, body: bytes, *, correlation_id: str) -> dict[str, Any]:
+        """Verify one confirm (IPN) and answer it; a paid one is announced once."""
+        check = verify_confirmation(
+            body,
+            partner_code=self._partner_code,
+            secret=self._secret,
+            scheme=self._scheme,
+            find=self.ledger.find,
+        )
+        confirmation = check.confirmation
+        if check.code == MerchantCode.ACCEPTED and confirmation is not None and check.transaction:
+            if confirmation.paid:
+                self._announce_then_mark(
+                    PaymentConfirmed(
+                        dossier_code=check.transaction.dossier_code,
+                        reference=confirmation.reference,
+                        amount=confirmation.amount,
+                        transaction_id=confirmation.transaction_id,
+                        transaction_time=confirmation.transaction_time,
+                        source="callback",
+                        bank_code=confirmation.bank_code,
+                        description=confirmation.description,
+                        currency=confirmation.currency,
+                    ),
+                    via="callback",
+                    correlation_id=correlation_id,
+                )
+            else:
+                self.ledger.mark_failed(confirmation.reference, "callback")
+        log.info("payment confirm answered", code=check.code.value, reason=check.reason)
+        return merchant_answer(
+            check,
+            partner_code=self._partner_code,
+            secret=self._secret,
+            scheme=self._scheme,
+            now=self._clock(),
+        )
+
+    def _announce(self, event: PaymentConfirmed, *, correlation_id: str) -> str:
+        accepted = self._acceptor.accept(
+            MessageType.CITY_PAYMENT_CONFIRMED,
+            event.message_body(),
+            correlation_id=correlation_id,
+            dossier_code=event.dossier_code,
+            message_id=derived_message_id("payment-confirmed", event.reference),
+            source="payment",
+            personal=False,
+        )
+        self.ledger.set_announced(event.reference, accepted.message_id, event.transaction_id)
+        return accepted.message_id
+
+    def _emit(self, event: PaymentConfirmed, correlation_id: str) -> None:
+        self._announce(event, correlation_id=correlation_id)
+
+    def _announce_then_mark(
+        self, event: PaymentConfirmed, *, via: str, correlation_id: str
+    ) -> None:
+        self._announce(event, correlation_id=correlation_id)
+        self.ledger.mark_paid(event.reference, via)
+
+    def reconcile(self, *, correlation_id: str = "reconciliation") -> ReconcileReport:
+        """One reconciliation run, then announce any paid row left without its event."""
+        now = self._clock()
+        report = reconcile(
+            self.ledger,
+            self._client,
+            now,
+            lambda event: self._emit(event, correlation_id),
+        )
+        for row in self.ledger.unannounced(before=now - timedelta(minutes=1)):
+            status = self._client.query(
+                row.reference, CallContext(correlation_id, dossier_code=row.dossier_code)
+            )
+            if status.state == PaymentState.PAID:
+                self._announce(
+                    PaymentConfirmed(
+                        dossier_code=row.dossier_code,
+                        reference=row.reference,
+                        amount=status.amount,
+                        transaction_id=status.transaction_id,
+                        transaction_time=status.transaction_time,
+                        source="reconciliation",
+                        bank_code=status.bank_code,
+                        currency=status.currency,
+                    ),
+                    correlation_id=correlation_id,
+                )
+        log.info(
+            "reconciliation run",
+            checked=report.checked,
+            confirmed=len(report.confirmed),
+            failed=len(report.failed),
+            mismatched=len(report.mismatched),
+            errors=len(report.errors),
+        )
+        return report
