@@ -11,6 +11,10 @@ admin API (scope ``ops``); each takes its dependencies as arguments and the *act
     replay_message_id
     export_bundle                           gateway.ops.bundle        evidence bundles
     verify_bundle                           gateway.ops.bundle_verify offline verification
+    OpsMessagePort                          gateway.ops.message_port  the API's MessagePort
+    OpsService                              gateway.ops.service       facade (export, verify)
+    register(app)                           gateway.ops.cli           the CLI commands
+    Scenario, FakePartner                   gateway.ops.testing       test scenario kit
 """
 
 from __future__ import annotations

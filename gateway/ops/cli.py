@@ -14,7 +14,8 @@ Registered in ``gateway/cli.py`` (the marked block) with :func:`register`. Rules
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -37,6 +38,20 @@ def register(app: typer.Typer) -> None:
 
 
 Opt = typer.Option
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn a database failure into one line and exit 1 (no stack trace for operators)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.cli import fail
+
+    try:
+        yield
+    except SQLAlchemyError as error:
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200]
+        fail(f"database: {cause} (is it reachable, and migrated? `tthc-gateway db upgrade`)", 1)
 
 
 @messages_app.command("list")
@@ -69,7 +84,8 @@ def messages_list(
     )  # fmt: skip
     ctx = open_context(settings, with_transport=False)
     try:
-        views = list_messages(ctx.store, flt, limit=limit)
+        with database_errors():
+            views = list_messages(ctx.store, flt, limit=limit)
     finally:
         ctx.close()
     if as_json:
@@ -129,9 +145,10 @@ def messages_show(
     settings = load()
     ctx = open_context(settings, with_transport=False)
     try:
-        detail = show_message(
-            ctx.store, ctx.audit, message_id, actor=os_actor(), reveal=reveal, reason=reason
-        )
+        with database_errors():
+            detail = show_message(
+                ctx.store, ctx.audit, message_id, actor=os_actor(), reveal=reveal, reason=reason
+            )
     except NotFound as error:
         fail(str(error), 1)
     except InvalidInput as error:
@@ -226,21 +243,22 @@ def replay_command(
     ctx = open_context(settings)
     results: list[ReplayResult] = []
     try:
-        selection = select_parked(
-            ctx.store,
-            ctx.transport,
-            message_ids=message_ids or (),
-            flt=None if message_ids else flt,
-        )
-        total = len(selection.parked) + len(selection.missing)
-        _run_with_progress(
-            total,
-            lambda on_result: replay_messages(
-                ctx.store, ctx.audit, ctx.transport, ctx.signer, selection, request,
-                on_result=on_result,
-            ),
-            results,
-        )  # fmt: skip
+        with database_errors():
+            selection = select_parked(
+                ctx.store,
+                ctx.transport,
+                message_ids=message_ids or (),
+                flt=None if message_ids else flt,
+            )
+            total = len(selection.parked) + len(selection.missing)
+            _run_with_progress(
+                total,
+                lambda on_result: replay_messages(
+                    ctx.store, ctx.audit, ctx.transport, ctx.signer, selection, request,
+                    on_result=on_result,
+                ),
+                results,
+            )  # fmt: skip
     except KeyboardInterrupt:
         _summary(results, dry_run)
         typer.echo("interrupted: every message not listed as replayed is still parked", err=True)

@@ -26,13 +26,15 @@ log_app = typer.Typer(no_args_is_help=True, help="The evidence log: verify, expo
 def log_verify() -> None:
     """Walk every chain and checkpoint; name the first record that does not verify."""
     from gateway.cli import load
+    from gateway.ops.cli import database_errors
     from gateway.ops.context import open_context
     from gateway.store.evidence import verify
 
     settings = load()
     ctx = open_context(settings, with_transport=False)
     try:
-        report = verify(ctx.engine, ctx.keystore, encryption_key=ctx.evidence_key)
+        with database_errors():
+            report = verify(ctx.engine, ctx.keystore, encryption_key=ctx.evidence_key)
     finally:
         ctx.close()
     typer.echo(
@@ -61,6 +63,7 @@ def log_export(
     from gateway.domain.errors import InvalidInput, NotFound
     from gateway.ops.bundle import export_bundle
     from gateway.ops.bundle_verify import verify_bundle
+    from gateway.ops.cli import database_errors
     from gateway.ops.context import open_context, os_actor
 
     if (dossier is None) == (message is None):
@@ -70,15 +73,16 @@ def log_export(
     settings = load()
     ctx = open_context(settings, with_transport=False)
     try:
-        result = export_bundle(
-            ctx.engine,
-            ctx.keystore,
-            ctx.audit,
-            actor=os_actor(),
-            reason=reason.strip() or "evidence export (no reason given)",
-            dossier_code=dossier,
-            message_id=message,
-        )
+        with database_errors():
+            result = export_bundle(
+                ctx.engine,
+                ctx.keystore,
+                ctx.audit,
+                actor=os_actor(),
+                reason=reason.strip() or "evidence export (no reason given)",
+                dossier_code=dossier,
+                message_id=message,
+            )
     except NotFound as error:
         fail(str(error), 1)
     except InvalidInput as error:

@@ -34,12 +34,12 @@ from gateway.domain.errors import ContractViolation, UpstreamUnavailable
 from gateway.domain.messages import Envelope, MessageType
 from gateway.envelope import EnvelopeVerifier
 from gateway.keys import KeyStore
-from gateway.messaging.batch_ledger import BatchLedger
 from gateway.messaging.port import Delivery, Disposition, Transport
 from gateway.messaging.relay import OutboxRelay
 from gateway.messaging.worker import Worker
 from gateway.ops.context import OpsContext
 from gateway.store.evidence import EvidenceEntry, EvidenceLog
+from gateway.store.ledger import Ledger
 
 CITIZEN = {"ChuHoSo": "Nguyễn Văn An", "SoGiayToChuHoSo": "001090012345"}
 
@@ -114,7 +114,7 @@ class Scenario:
         worker = _WatchedWorker(
             transport,
             EnvelopeVerifier(keystore, max_age=timedelta(days=30)),
-            BatchLedger(engine),
+            Ledger(engine),
             ctx.store,
             evidence,
             {MessageType.PORTAL_DOSSIER_SYNC.value: partner},
