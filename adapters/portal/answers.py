@@ -15,8 +15,8 @@ Every portal service answers ``error_code`` (text) and ``message`` (openapi.yaml
     99 internal error ("try later")    -> UpstreamUnavailable (transient)
     anything else, or no error_code    -> UpstreamMalformed (permanent)
 
-Rules: the portal's ``message`` may echo identifiers or names: it is quoted shortened with
-long digit runs masked. Pure functions, no I/O.
+Rules: the portal's ``message`` may echo identifiers or names: it is quoted shortened, with
+long digit runs masked and quoted values withheld. Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ MEANINGS = {
     "99": "internal error",
 }
 _LONG_DIGITS = re.compile(r"\d{9,}")
+_QUOTED = re.compile(r"'[^']{1,500}'|\"[^\"]{1,500}\"")
 
 
 class PortalRejected(UpstreamRejected):
@@ -72,8 +73,10 @@ class PortalAnswer:
 
 
 def safe_message(message: str, limit: int = 200) -> str:
-    """The portal's message made fit for an error text (digit runs masked, shortened)."""
-    masked = _LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 3), message)
+    """The portal's message made fit for an error text: quoted values (a contract error
+    echoes the value it refused, maybe a name) withheld, digit runs masked, shortened."""
+    masked = _QUOTED.sub("'…'", message)
+    masked = _LONG_DIGITS.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 3), masked)
     masked = " ".join(masked.split())
     return masked if len(masked) <= limit else masked[: limit - 1] + "…"
 

@@ -1,4 +1,4 @@
-"""Fixtures: the portal mock, in-process (responses) and over real HTTP (uvicorn in a thread).
+"""The portal contract tests' harness: the portal mock in-process (responses) and over real HTTP.
 
 ``portal`` is parametrized over binding (rest, soap) x transport (inprocess, http): every
 test that asks for it runs four times. The mock is fresh per test (in-process) or reset

@@ -7,8 +7,8 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from conftest import PortalHarness
 from lxml import etree
+from portal_harness import PortalHarness
 from portal_samples import VN, sample_dossier, sample_progress
 
 from adapters.http import CallContext

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 import responses
-from conftest import IN_PROCESS_BASE, portal_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from portal_harness import IN_PROCESS_BASE, portal_config
 from portal_samples import sample_dossier, sample_progress
 
 from adapters.portal import build_portal_client

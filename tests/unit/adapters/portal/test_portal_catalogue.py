@@ -131,3 +131,10 @@ def test_answer_codes_are_classified(code: str, error: type[Exception]) -> None:
 def test_answers_outside_the_contract_are_malformed(data: object) -> None:
     with pytest.raises(UpstreamMalformed):
         answers.read_answer(data, "TraCuuHoSo")
+
+
+def test_portal_messages_are_quoted_without_values() -> None:
+    text = answers.safe_message("$.data[0].ChuHoSo: 'Nguyễn Văn An' is too long; số 001203001234")
+    assert "Nguyễn" not in text
+    assert "001203001234" not in text
+    assert "ChuHoSo" in text
