@@ -8,20 +8,32 @@ validation, security, problems, serialisation.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from api_fakes import CITY_KEY, OPS_KEY, FakeBackend, api_keys
-from conftest import build_services
+from conftest import PORTAL_SECRET, build_services
 from hypothesis import HealthCheck, settings
 from prometheus_client import CollectorRegistry
 
 from gateway.api import create_app
+from gateway.flows.portal_push import PortalPushVerifier
+from gateway.store import make_engine, upgrade
 
 BACKEND = FakeBackend()
+_STORE = Path(tempfile.mkdtemp(prefix="tthc-api-schemathesis-")) / "store.db"
+upgrade(f"sqlite:///{_STORE}")
 APP = create_app(
-    build_services(BACKEND, api_keys=api_keys(), metrics_registry=CollectorRegistry()),
+    build_services(
+        BACKEND,
+        api_keys=api_keys(),
+        metrics_registry=CollectorRegistry(),
+        portal_push=PortalPushVerifier(make_engine(f"sqlite:///{_STORE}"), PORTAL_SECRET),
+    ),
     validate_responses=True,
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
@@ -40,3 +52,7 @@ def test_every_operation_conforms(case: Any) -> None:
     response = case.call(headers=headers)
     assert response.status_code < 500, response.text
     case.validate_response(response)
+
+
+def teardown_module() -> None:
+    shutil.rmtree(_STORE.parent, ignore_errors=True)
