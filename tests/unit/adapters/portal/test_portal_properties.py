@@ -20,7 +20,7 @@ from referencing.jsonschema import DRAFT7
 
 from adapters.portal import translate
 from adapters.portal.config import PortalConfig
-from adapters.portal.soap import SoapPortalClient
+from adapters.portal.soap import PORTAL_NS, SoapPortalClient, element_data
 from gateway.domain.errors import GatewayError
 from gateway.domain.exchange import NullRecorder
 from gateway.domain.status import TRANSITIONS, DossierStatus, is_legal
@@ -138,3 +138,27 @@ def test_transition_check_follows_the_one_stop_process(
         refused = True
     assert refused is not allowed
     assert is_legal(current, new) is allowed
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(record=dossiers)
+def test_soap_round_trip_is_lossless(soap_client: SoapPortalClient, record: object) -> None:
+    """record -> zeep request XML -> the SOAP binding's XML reader -> record: nothing lost."""
+    try:
+        item = translate.dossier_to_portal(record)  # type: ignore[arg-type]
+        header = soap_client.xroad_header("DongBoHoSoMC", item["MaHoSo"])
+        raw, _ = soap_client.caller.build(
+            "DongBoHoSoMC",
+            {"madonvi": "000.00.00.H26", "isUpdating": "True", "data": [item]},
+            header,
+        )
+    except GatewayError:
+        return
+    body = etree.fromstring(raw).find(f"{SOAP_ENV}Body")
+    assert body is not None
+    request_type = soap_client.caller.client.get_element(f"{{{PORTAL_NS}}}DongBoHoSoMC").type
+    data = element_data(body[0], request_type, "DongBoHoSoMC")
+    assert data["data"] == [item]
+    assert translate.dossier_from_portal(data["data"][0]) == record
