@@ -191,6 +191,7 @@ def worker_process(
     acked: Synchronized[int],
     ready: EventType,
     stop: EventType,
+    completion: str,
 ) -> None:
     """The ``tthc-gateway worker`` role: the outbox relay and one consumer, in one process."""
     stack = local_stack(Path(directory), url)
@@ -203,6 +204,7 @@ def worker_process(
         stack.evidence,
         {SYNC: NoOp()},
         "bench",
+        completion=completion,  # type: ignore[arg-type]
     )
     relay = OutboxRelay(stack.store, transport, batch_size=500, idle_wait=0.005)
     handle_batch = worker.handle_batch
@@ -231,7 +233,9 @@ def worker_process(
     transport.close()
 
 
-def bench_gateway(directory: Path, url: str | None, kind: str, count: int) -> float:
+def bench_gateway(
+    directory: Path, url: str | None, kind: str, count: int, completion: str
+) -> float:
     """Messages/s from the first accept to the last ack.
 
     The producer (the API's role: sign, ``accept_many``) runs in this process; the relay and the
@@ -243,7 +247,8 @@ def bench_gateway(directory: Path, url: str | None, kind: str, count: int) -> fl
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     stack = local_stack(directory, url)
     process = context.Process(
-        target=worker_process, args=(str(directory), url, kind, prefix, acked, ready, stop)
+        target=worker_process,
+        args=(str(directory), url, kind, prefix, acked, ready, stop, completion),
     )
     process.start()
     if not ready.wait(60):
@@ -328,24 +333,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.skip_sqlite:
             setups += [("SQLite + RabbitMQ", "sqlite"), ("SQLite + embedded queue", "embedded")]
         for title, kind in setups:
-            raw_rates, gateway_rates = [], []
+            raw_rates: list[float] = []
+            rates: dict[str, list[float]] = {"batch": [], "each": []}
             for round_ in range(args.rounds):
-                directory = Path(tmp) / f"{kind}-{round_}"
-                drop: Callable[[], None] = lambda: None  # noqa: E731
-                url = None
-                if kind == "postgres":
-                    url, drop = postgres_schema()
-                try:
-                    raw_rates.append(bench_raw_pika(sample))
-                    gateway_rates.append(bench_gateway(directory, url, kind, count))
-                finally:
-                    drop()
+                for completion in rates:
+                    directory = Path(tmp) / f"{kind}-{completion}-{round_}"
+                    drop: Callable[[], None] = lambda: None  # noqa: E731
+                    url = None
+                    if kind == "postgres":
+                        url, drop = postgres_schema()
+                    try:
+                        if completion == "batch":
+                            raw_rates.append(bench_raw_pika(sample))
+                        rates[completion].append(
+                            bench_gateway(directory, url, kind, count, completion)
+                        )
+                    finally:
+                        drop()
             raw = statistics.median(raw_rates)
-            gateway = statistics.median(gateway_rates)
-            print(
-                f"{title:26s} gateway {gateway:8.0f} msg/s | raw pika {raw:8.0f} msg/s | "
-                f"ratio {gateway / raw:5.2f}  (N={count}, median of {args.rounds})"
-            )
+            print(f"{title}  (N={count}, median of {args.rounds})")
+            print(f"    raw pika baseline            {raw:8.0f} msg/s")
+            for completion, values in rates.items():
+                gateway = statistics.median(values)
+                print(
+                    f"    gateway, ledger per {completion:5s}    {gateway:8.0f} msg/s"
+                    f"   ratio {gateway / raw:5.2f}"
+                )
 
 
 if __name__ == "__main__":
