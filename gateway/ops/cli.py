@@ -73,7 +73,8 @@ def messages_list(
     """Messages newest first, filtered (a table, or JSON lines with --json)."""
     from gateway.cli import load
     from gateway.ops.context import open_context
-    from gateway.ops.messages import MessageFilter, list_messages, message_to_json
+    from gateway.ops.messages import MessageFilter, message_to_json
+    from gateway.ops.search import list_messages
 
     settings = load()
     flt = _filter_or_exit(

@@ -23,8 +23,6 @@ import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select
-
 from gateway.domain.errors import Conflict, InvalidInput, NotFound
 from gateway.messaging.port import TransportError
 from gateway.ops.context import OpsContext
@@ -38,9 +36,8 @@ from gateway.ops.replay import (
     replay_one,
     select_parked,
 )
-from gateway.store.db import read_tx
+from gateway.ops.search import count_messages, list_messages
 from gateway.store.messages import MessageView
-from gateway.store.schema import messages
 
 if TYPE_CHECKING:
     from gateway.api.ports import CallContext
@@ -120,35 +117,10 @@ class OpsMessagePort:
         self, filters: Mapping[str, Any], limit: int, offset: int, ctx: CallContext
     ) -> JsonObject:
         flt = filter_of(filters)
-        views = self.ops.store.list(
-            status=flt.status, type=flt.type, partner=flt.partner,
-            dossier_code=flt.dossier_code, since=flt.since, until=flt.until,
-            error_contains=flt.error_contains, limit=limit, offset=offset,
-        )  # fmt: skip
-        items = [status_json(self._view(v.message_id)) for v in views]
-        return {"items": items, "total": self._count(flt), "limit": limit, "offset": offset}
-
-    def _count(self, flt: MessageFilter) -> int:
-        conditions = []
-        for column, value in (
-            (messages.c.status, flt.status),
-            (messages.c.type, flt.type),
-            (messages.c.partner, flt.partner),
-            (messages.c.dossier_code, flt.dossier_code),
-        ):
-            if value is not None:
-                conditions.append(column == value)
-        if flt.since is not None:
-            conditions.append(messages.c.created_at >= flt.since)
-        if flt.until is not None:
-            conditions.append(messages.c.created_at < flt.until)
-        if flt.error_contains:
-            conditions.append(messages.c.last_error.contains(flt.error_contains, autoescape=True))
-        query = select(func.count()).select_from(messages)
-        if conditions:
-            query = query.where(and_(*conditions))
-        with read_tx(self.ops.engine) as connection:
-            return int(connection.execute(query).scalar_one())
+        views = list_messages(self.ops.store, flt, limit=limit, offset=offset)
+        items = [status_json(view) for view in views]
+        total = count_messages(self.ops.engine, flt)
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
 
     def detail(self, message_id: str, ctx: CallContext) -> JsonObject:
         view = self._view(message_id)

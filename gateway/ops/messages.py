@@ -155,29 +155,6 @@ class MessageFilter:
         return out
 
 
-def list_messages(
-    store: MessageStore,
-    flt: MessageFilter,
-    *,
-    limit: int = 50,
-    before: tuple[datetime, str] | None = None,
-) -> list[MessageView]:
-    """Messages newest first matching ``flt`` (no timelines); page with ``before``."""
-    if not 1 <= limit <= 1000:
-        raise InvalidInput("limit: must be between 1 and 1000", field="limit")
-    return store.list(
-        status=flt.status,
-        type=flt.type,
-        partner=flt.partner,
-        dossier_code=flt.dossier_code,
-        since=flt.since,
-        until=flt.until,
-        error_contains=flt.error_contains,
-        limit=limit,
-        before=before,
-    )
-
-
 @dataclass(frozen=True)
 class MessageDetail:
     """One message as an operator sees it: the view, the errors, the (masked) body."""

@@ -20,8 +20,9 @@ from typing import Any
 from gateway.domain.errors import InvalidInput
 from gateway.ops.bundle import export_bundle
 from gateway.ops.context import OpsContext
-from gateway.ops.messages import MessageFilter, list_messages, message_to_json, show_message
+from gateway.ops.messages import MessageFilter, message_to_json, show_message
 from gateway.ops.replay import ReplayRequest, replay_messages, select_parked
+from gateway.ops.search import list_messages
 from gateway.store.evidence import verify
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from gateway.api.ports import CallContext
 from gateway.keys import KeyStore
 from gateway.ops.bundle import export_bundle
 from gateway.ops.bundle_verify import verify_bundle
+from gateway.ops.message_port import OpsMessagePort
 from gateway.ops.messages import MessageFilter, show_message
 from gateway.ops.replay import ReplayRequest, replay_message_id, replay_messages, select_parked
 from gateway.ops.testing import Scenario
@@ -44,6 +46,11 @@ def park_all(scenario: Scenario, count: int) -> list[str]:
 def test_parked_by_a_failing_partner_replayed_by_filter_exactly_once(scenario: Scenario) -> None:
     ids = park_all(scenario, 5)
     ctx = scenario.ctx
+    port = OpsMessagePort(ctx)
+    call = CallContext(correlation_id="c", caller="operator", idempotency_key=None, client_ip=None)
+    page = port.search({"status": "parked", "error": "UPSTREAM"}, 2, 0, call)
+    assert page["total"] == 5 and len(page["items"]) == 2
+    assert port.detail(ids[0], call)["replays"] == []
     selection = select_parked(
         ctx.store, ctx.transport, flt=MessageFilter.from_pairs(["partner=portal", "since=1h"])
     )

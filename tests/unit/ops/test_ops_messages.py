@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.domain.errors import InvalidInput, NotFound
-from gateway.ops.messages import MessageFilter, list_messages, parse_time, scrub, show_message
+from gateway.ops.messages import MessageFilter, parse_time, scrub, show_message
+from gateway.ops.search import list_messages
 from gateway.ops.testing import CITIZEN, Scenario
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -52,6 +53,9 @@ def test_list_filters_by_status_dossier_and_error(scenario: Scenario) -> None:
     assert [v.message_id for v in one] == [good[1]]
     by_error = list_messages(store, MessageFilter(error_contains="contract_violation"))
     assert {v.message_id for v in by_error} == set(bad)
+    upper = list_messages(store, MessageFilter(error_contains="CONTRACT_VIOLATION"))
+    assert {v.message_id for v in upper} == set(bad)
+    assert list_messages(store, MessageFilter(error_contains="contract%")) == []
     assert len(list_messages(store, MessageFilter(), limit=2)) == 2
     assert list_messages(store, MessageFilter(since=datetime.now(UTC) + timedelta(hours=1))) == []
 
