@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pika
 import pika.exceptions
@@ -50,6 +50,7 @@ from gateway.messaging.port import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Headers the broker adds when it dead-letters or counts deliveries; not the envelope's.
 _BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
@@ -213,9 +214,20 @@ class RabbitTransport:
 
     # -- topology ---------------------------------------------------------------------------
 
+    def _retrying(self, operation: Callable[[], _T]) -> _T:
+        """Run a management operation; on a dead connection reconnect once and run it again."""
+        try:
+            return operation()
+        except _CONNECTION_ERRORS:
+            self._drop()
+            try:
+                return operation()
+            except _CONNECTION_ERRORS as exc:
+                self._drop()
+                raise TransportError(f"broker operation failed: {exc}") from exc
+
     def declare(self) -> None:
-        channel = self._publish_channel()
-        self._declare_on(channel)
+        self._retrying(lambda: self._declare_on(self._publish_channel()))
 
     def _declare_on(self, channel: BlockingChannel) -> None:
         s = self.settings
@@ -246,6 +258,9 @@ class RabbitTransport:
 
     def delete_topology(self) -> None:
         """Remove every queue and exchange of this prefix (tests and decommissioning)."""
+        self._retrying(self._delete_topology)
+
+    def _delete_topology(self) -> None:
         s = self.settings
         channel = self._publish_channel()
         queues = [s.queue_for(t) for t in s.types] + s.tier_names() + [s.parked]
@@ -439,10 +454,10 @@ class RabbitTransport:
         return found
 
     def list_parked(self, limit: int = 100) -> list[ParkedMessage]:
-        return self._scan_parked(limit, None)
+        return self._retrying(lambda: self._scan_parked(limit, None))
 
     def take_parked(self, message_id: str) -> ParkedMessage | None:
-        taken = self._scan_parked(1_000_000, message_id)
+        taken = self._retrying(lambda: self._scan_parked(1_000_000, message_id))
         return taken[0] if taken else None
 
     def close(self) -> None:
