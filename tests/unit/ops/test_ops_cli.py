@@ -114,6 +114,32 @@ def test_bulk_replay_killed_with_sigkill_then_run_again(
     }
 
 
+def test_bulk_replay_interrupted_with_ctrl_c_says_what_was_done(
+    scenario: Scenario, cli_env: dict[str, str]
+) -> None:
+    count = 20
+    scenario.partner.failing = "down"
+    ids = scenario.submit(count)
+    scenario.drain(until=lambda: parked(scenario) == set(ids))
+    command = [*CLI, "replay", "--all", "--rate", "10/s", "--reason", "INC-8"]
+    process = subprocess.Popen(command, env=cli_env, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while replay_audits(scenario) < 3 and time.monotonic() < deadline:
+        assert process.poll() is None
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, out + err
+    assert "interrupted: every message not listed as replayed is still parked" in err
+    said = {line.split(":")[0] for line in out.splitlines() if ": replayed -> " in line}
+    left = parked(scenario)
+    assert said and 0 < len(left) < count
+    assert not said & left  # what it reported replayed is no longer parked
+    for message_id in ids:
+        assert message_id in left or scenario.ctx.store.get(replay_message_id(message_id))
+
+
 def test_log_verify_export_and_offline_verify_bundle(
     scenario: Scenario, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
