@@ -174,3 +174,24 @@ def test_records_after_the_last_checkpoint_are_reported_uncovered(
         build_bundle(scenario.ctx.engine, keystore, dossier_code=view.dossier_code)
     )
     assert report.ok and report.covered == [] and len(report.uncovered) == 1
+
+
+def test_bundle_spanning_several_writer_chains(engine: Any, keystore: KeyStore) -> None:
+    """Two processes (chains) wrote about the same dossier; one checkpoint covers both."""
+    from gateway.store.evidence import EvidenceEntry, EvidenceLog
+
+    api = EvidenceLog(engine, keystore=keystore, chain_id="api-1")
+    worker = EvidenceLog(engine, keystore=keystore, chain_id="worker-1")
+    for index in range(3):
+        api.append(EvidenceEntry("in", "city", b'{"n": %d}' % index, dossier_code=f"D-{index}"))
+        worker.append(EvidenceEntry("out", "portal", b"{}", dossier_code="D-1"))
+    api.append(EvidenceEntry("in", "city", b"{}", dossier_code="D-1"))
+    worker.close()  # signs its own head and the api chain's
+    bundle = build_bundle(engine, keystore, dossier_code="D-1")
+    chains = {r["chain_id"] for r in bundle["records"]}
+    assert chains == {"api-1", "worker-1"} and len(bundle["checkpoints"]) == 1
+    report = verify_bundle(copy.deepcopy(bundle))
+    assert report.ok, report.problems
+    assert len(report.covered) == 3 + 2 and report.uncovered == []
+    del bundle["records"][1]  # api-1#3 (a link between the two api-1 subjects)
+    assert problems(bundle) == ["record api-1#4: records #3..#3 are missing from the bundle"]
