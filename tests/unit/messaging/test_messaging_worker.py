@@ -1,0 +1,227 @@
+"""The worker's decisions, one delivery at a time, on a real SQLite store and real keys.
+
+No broker: deliveries are built by hand and the worker's batch handler is called directly;
+what it returns is what a transport would do (ack, retry tier, park).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.domain.errors import (
+    ContractViolation,
+    SignatureInvalid,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+from gateway.domain.messages import Envelope
+from gateway.messaging.batch_timeline import BatchTimeline
+from gateway.messaging.port import Delivery, RetryPolicy
+from gateway.messaging.worker import Worker
+from gateway.store.ledger import Ledger
+from gateway.store.messages import Acceptance
+from gateway.store.schema import evidence_records
+from gateway.testing import LocalStack, local_stack
+
+SYNC = "portal.dossier.sync"
+
+
+class FakeTransport:
+    """Only what the worker reads of a transport: its retry policy."""
+
+    retry_policy = RetryPolicy(delays=(0.2,), max_attempts=3)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> LocalStack:
+    return local_stack(tmp_path)
+
+
+class Handler:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.calls: Counter[str] = Counter()
+        self.error = error
+
+    def __call__(self, envelope: Envelope) -> dict[str, str]:
+        self.calls[envelope.message_id] += 1
+        if self.error is not None:
+            raise self.error
+        return {"MaHoSo": "000.00.00.H26-241120-0001"}
+
+
+def worker_for(stack: LocalStack, handler: Handler, **options: object) -> Worker:
+    return Worker(
+        FakeTransport(),  # type: ignore[arg-type]
+        stack.verifier,
+        Ledger(stack.engine),
+        BatchTimeline(stack.engine),
+        stack.evidence,
+        {SYNC: handler},
+        "portal-sync",
+        lease=timedelta(seconds=30),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def delivered(stack: LocalStack, message_id: str, attempt: int = 1, store: bool = True) -> Delivery:
+    envelope = stack.signer.sign(
+        message_id=message_id,
+        type=SYNC,
+        recipient="portal",
+        body=b'{"MaHoSo": "x"}',
+        correlation_id="c",
+    )
+    if store:
+        stack.store.accept_many([Acceptance(envelope, None, "portal")])
+    return Delivery(envelope, attempt, f"tthc.{SYNC}", SYNC)
+
+
+def events(stack: LocalStack, message_id: str) -> list[str]:
+    view = stack.store.get(message_id)
+    assert view is not None
+    return [e.event for e in view.timeline]
+
+
+def evidence_count(stack: LocalStack) -> int:
+    with stack.engine.connect() as connection:
+        return int(
+            connection.execute(select(func.count()).select_from(evidence_records)).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("completion", ["each", "batch"])
+def test_success_acks_completes_the_ledger_and_writes_timeline_and_evidence(
+    stack: LocalStack, completion: str
+) -> None:
+    handler = Handler()
+    worker = worker_for(stack, handler, completion=completion)
+    deliveries = [delivered(stack, f"m-{i}") for i in range(3)]
+    assert [d.action for d in worker.handle_batch(deliveries)] == ["ack"] * 3
+    assert Ledger(stack.engine).outcome("portal-sync", "m-1") == {
+        "MaHoSo": "000.00.00.H26-241120-0001"
+    }
+    assert events(stack, "m-1")[-2:] == ["attempt_started", "delivered"]
+    assert stack.store.get("m-1").status == "delivered"  # type: ignore[union-attr]
+    assert evidence_count(stack) == 3
+
+
+def test_a_duplicate_is_acked_without_calling_the_handler(stack: LocalStack) -> None:
+    handler = Handler()
+    worker = worker_for(stack, handler)
+    delivery = delivered(stack, "m-1")
+    worker.handle_batch([delivery])
+    assert worker.handle_batch([dataclasses.replace(delivery, redelivered=True)])[0].action == "ack"
+    assert handler.calls["m-1"] == 1
+
+
+def test_two_copies_in_one_batch_are_handled_once(stack: LocalStack) -> None:
+    handler = Handler()
+    delivery = delivered(stack, "m-1")
+    assert [d.action for d in worker_for(stack, handler).handle_batch([delivery, delivery])] == [
+        "ack",
+        "ack",
+    ]
+    assert handler.calls["m-1"] == 1
+
+
+def test_a_message_another_worker_holds_is_retried_later(stack: LocalStack) -> None:
+    Ledger(stack.engine).claim("portal-sync", "m-1", timedelta(seconds=60))
+    handler = Handler()
+    disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1")])[0]
+    assert (disposition.action, disposition.reason) == ("retry", "ledger_busy")
+    assert handler.calls["m-1"] == 0
+
+
+def test_transient_failure_retries_and_releases_the_claim(stack: LocalStack) -> None:
+    handler = Handler(UpstreamTimeout("portal", "no answer in 10 s"))
+    disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1")])[0]
+    assert (disposition.action, disposition.reason) == ("retry", "upstream_timeout")
+    assert "no answer in 10 s" in disposition.error
+    claim = Ledger(stack.engine).claim("portal-sync", "m-1", timedelta(seconds=5))
+    assert claim.state == "claimed"  # released: the next attempt can claim it
+    assert events(stack, "m-1")[-3:] == ["attempt_started", "attempt_failed", "retrying"]
+    assert stack.store.get("m-1").status == "retrying"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ContractViolation("TrangThaiHoSo 9 -> 2 is not allowed"), "contract_violation"),
+        (SignatureInvalid("bad_signature", "portal answer signature"), "signature_invalid"),
+    ],
+)
+def test_permanent_failure_parks_at_once(stack: LocalStack, error: Exception, reason: str) -> None:
+    handler = Handler(error)
+    disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1")])[0]
+    assert (disposition.action, disposition.reason) == ("park", reason)
+    assert stack.store.get("m-1").status == "parked"  # type: ignore[union-attr]
+    assert handler.calls["m-1"] == 1
+
+
+def test_other_failures_retry_until_the_last_attempt_then_park(stack: LocalStack) -> None:
+    handler = Handler(UpstreamRejected("portal", "error_code 99"))
+    worker = worker_for(stack, handler)
+    first = worker.handle_batch([delivered(stack, "m-1", attempt=1)])[0]
+    assert first.action == "retry"
+    last = worker.handle_batch([dataclasses.replace(delivered(stack, "m-2"), attempt=3)])[0]
+    assert last.action == "retry"  # the transport parks it: attempts are exhausted
+    view = stack.store.get("m-2")
+    assert view is not None and view.status == "parked"
+    assert "attempts_exhausted" in (view.timeline[-1].detail or "")
+
+
+def test_unexpected_exception_keeps_only_its_class_name(stack: LocalStack) -> None:
+    handler = Handler(KeyError("SoDinhDanh 001203001234"))  # personal data in the message
+    disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1")])[0]
+    assert (disposition.action, disposition.reason, disposition.error) == (
+        "retry",
+        "unexpected_error",
+        "KeyError",
+    )
+    assert "001203001234" not in (stack.store.get("m-1").last_error or "")  # type: ignore[union-attr]
+
+
+def test_refused_signature_parks_with_its_reason_and_never_calls_the_handler(
+    stack: LocalStack,
+) -> None:
+    handler = Handler()
+    delivery = delivered(stack, "m-1")
+    tampered = dataclasses.replace(
+        delivery, envelope=dataclasses.replace(delivery.envelope, body=b"{}")
+    )
+    wrong_queue = dataclasses.replace(delivered(stack, "m-2"), queue_type="portal.dossier.progress")
+    dispositions = worker_for(stack, handler).handle_batch([tampered, wrong_queue])
+    assert [(d.action, d.reason) for d in dispositions] == [
+        ("park", "bad_signature"),
+        ("park", "type_mismatch"),
+    ]
+    assert handler.calls == Counter()
+    assert events(stack, "m-1")[-2:] == ["refused", "parked"]
+
+
+def test_a_type_without_handler_is_parked(stack: LocalStack) -> None:
+    worker = worker_for(stack, Handler())
+    envelope = stack.signer.sign(
+        message_id="m-9",
+        type="city.payment.confirmed",
+        recipient="city",
+        body=b"{}",
+        correlation_id="c",
+    )
+    delivery = Delivery(envelope, 1, "tthc.city.payment.confirmed", "city.payment.confirmed")
+    assert worker.handle_batch([delivery])[0].reason == "no_handler"
+
+
+def test_a_message_unknown_to_the_store_is_still_handled(stack: LocalStack) -> None:
+    handler = Handler()
+    disposition = worker_for(stack, handler).handle_batch(
+        [delivered(stack, "m-ghost", store=False)]
+    )[0]
+    assert disposition.action == "ack"  # its timeline cannot be written; delivery goes on
+    assert handler.calls["m-ghost"] == 1
