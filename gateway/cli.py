@@ -102,6 +102,107 @@ def db_upgrade() -> None:
     typer.echo("database schema is up to date")
 
 
+BANNER = """
+tthc-gateway is running ({mode})
+  API            {api}   (OpenAPI UI: {api}/ui/)
+  health         {api}/healthz   readiness: {api}/readyz   metrics: {api}/metrics
+  signing keys   {api}/.well-known/jwks.json
+{mocks}  store          {database}
+  queue          {queue}
+Demo API keys (published, refused in production): city system X-API-Key: demo-city-key,
+operator X-API-Key: demo-ops-key.   Try: tthc-gateway demo   Stop: Ctrl-C
+"""
+
+
+def _banner(settings: Settings, mode: str) -> str:
+    from urllib.parse import urlsplit
+
+    mocks = ""
+    if settings.mocks.enabled:
+        base = f"http://{settings.mocks.host}:{settings.mocks.port}"
+        mocks = (
+            f"  mock partners  {base}/portal  /payment  /population  /warehouse  /city\n"
+            f"                 control: {base}/<partner>/_mock/state\n"
+        )
+    database = urlsplit(settings.database.effective_url(settings.var_dir))
+    return BANNER.format(
+        mode=mode,
+        api=settings.http.public_url,
+        mocks=mocks,
+        database=f"{database.scheme}://{database.hostname or ''}{database.path}",
+        queue="embedded (SQL)" if settings.broker.embedded else "RabbitMQ",
+    )
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Run the HTTP API only (any number of these behind a load balancer)."""
+    from gateway.bootstrap import build
+    from gateway.process import api_server
+
+    settings = load()
+    gateway = build(settings)
+    try:
+        api_server(gateway).run()
+    finally:
+        gateway.close()
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run the outbox relay, the consumers and the periodic jobs (reconciliation, ...)."""
+    import threading
+
+    from gateway.bootstrap import build
+    from gateway.messaging.worker import stop_on_signals
+    from gateway.process import start_worker_threads
+
+    settings = load()
+    gateway = build(settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    threads = start_worker_threads(gateway, stop)
+    try:
+        while not stop.wait(1.0):
+            if not all(thread.is_alive() for thread in threads):
+                fail("a worker thread stopped unexpectedly; see the log above")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        gateway.close()
+
+
+@app.command("run")
+def run_command() -> None:
+    """Run everything in one process: API, relay, workers, jobs, and the mocks (demo)."""
+    import threading
+
+    from gateway.bootstrap import build
+    from gateway.process import api_server, start_mocks, start_worker_threads
+
+    settings = load()
+    gateway = build(settings)
+    stop = threading.Event()
+    mock_server = None
+    if settings.mocks.enabled:
+        mock_server, _ = start_mocks(gateway)
+        if not mock_server.started:
+            fail(f"the mocks did not start on {settings.mocks.host}:{settings.mocks.port}")
+    threads = start_worker_threads(gateway, stop)
+    server = api_server(gateway)
+    typer.echo(_banner(settings, "API + workers" + (" + mocks" if mock_server else "")), err=True)
+    try:
+        server.run()
+    finally:
+        stop.set()
+        if mock_server is not None:
+            mock_server.should_exit = True
+        for thread in threads:
+            thread.join(timeout=30)
+        gateway.close()
+
+
 @app.command("mocks")
 def mocks_command(
     host: Annotated[str, typer.Option(help="address to listen on")] = "",
@@ -116,6 +217,10 @@ def mocks_command(
 
 
 def main() -> None:
+    import warnings
+
+    # connexion imports starlette's test client at import time; not ours to fix
+    warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
     try:
         app()
     except GatewayError as exc:

@@ -218,6 +218,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
         third.propagate = True
     logging.getLogger("pika").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     logging.getLogger("zeep").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     structlog.configure(
         processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

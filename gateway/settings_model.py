@@ -191,6 +191,8 @@ class PaymentSettings(PartnerSettings):
     scheme: Literal["sha256-suffix", "hmac-sha256"] = "sha256-suffix"
     callback_allowlist: tuple[str, ...] = ()
     reconcile_interval_seconds: float = Field(1800, gt=0)
+    reconcile_min_age_seconds: float = Field(1800, ge=0)
+    reconcile_max_age_seconds: float = Field(3 * 86400, gt=0)
 
 
 class PopulationSettings(PartnerSettings):
@@ -207,6 +209,14 @@ class PopulationSettings(PartnerSettings):
 
 class WarehouseSettings(PartnerSettings):
     max_file_bytes: int = Field(10_000_000, ge=1024)
+    # an answer carries the file base64-encoded (4/3 of its size) plus the JSON around it
+    max_answer_bytes: int = Field(14_000_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _answer_holds_file(self) -> WarehouseSettings:
+        if self.max_answer_bytes < self.max_file_bytes * 4 // 3 + 4096:
+            raise ValueError("max_answer_bytes must hold a base64 file of max_file_bytes")
+        return self
 
 
 class AdaptersSettings(Section):

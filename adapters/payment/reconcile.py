@@ -81,10 +81,13 @@ def reconcile(
     client: StatusSource,
     now: datetime,
     emit: Callable[[PaymentConfirmed], None],
+    *,
+    min_age: timedelta = MIN_AGE,
+    max_age: timedelta = MAX_AGE,
 ) -> ReconcileReport:
-    """One reconciliation run at ``now``; see the module rules."""
+    """One reconciliation run at ``now`` over transactions ``min_age``..``max_age`` old."""
     report = ReconcileReport()
-    for payment in ledger.list_unfinished(now - MIN_AGE, now - MAX_AGE):
+    for payment in ledger.list_unfinished(now - min_age, now - max_age):
         report = replace(report, checked=report.checked + 1)
         try:
             status = client.query(payment.reference, CallContext(dossier_code=payment.dossier_code))

@@ -46,7 +46,9 @@ def portal_handlers(portal: PortalClient) -> dict[str, MessageHandler]:
         outcome = portal.sync_dossier(record, context=_context(envelope, record.dossier_code))
         return {
             "isUpdating": outcome.updated,
-            "previousStatus": None if outcome.previous_status is None else int(outcome.previous_status),
+            "previousStatus": None
+            if outcome.previous_status is None
+            else int(outcome.previous_status),
         }
 
     def progress(envelope: Envelope) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from gateway.domain.errors import Conflict, InvalidInput
-from gateway.domain.identifiers import AgencyCode, DossierCode, ProcedureCode
+from gateway.domain.identifiers import DossierCode, ProcedureCode
 from gateway.domain.messages import MessageType
 from gateway.domain.status import DossierStatus, check_transition
 from gateway.flows.acceptor import Accepted, Acceptor, derived_message_id
@@ -84,11 +84,9 @@ def _field(document: Mapping[str, Any], name: str) -> Any:
 
 
 def parse_dossier_identifiers(record: Mapping[str, Any]) -> tuple[DossierCode, DossierStatus]:
-    """Parse MaHoSo, MaTTHC, DonViXuLy (when present) and TrangThaiHoSo of a record."""
+    """Parse MaHoSo, MaTTHC and TrangThaiHoSo of a record (DonViXuLy is a name, not a code)."""
     code = DossierCode.parse(_field(record, "MaHoSo"))
     ProcedureCode.parse(_field(record, "MaTTHC"))
-    if record.get("DonViXuLy"):
-        AgencyCode.parse(record["DonViXuLy"])
     status = DossierStatus.parse(_field(record, "TrangThaiHoSo"))
     return code, status
 

@@ -23,7 +23,7 @@ from adapters.http import CallContext
 from adapters.payment.checksum import Scheme
 from adapters.payment.client import PaymentClient
 from adapters.payment.confirm import merchant_answer, verify_confirmation
-from adapters.payment.reconcile import ReconcileReport, reconcile
+from adapters.payment.reconcile import MAX_AGE, MIN_AGE, ReconcileReport, reconcile
 from adapters.payment.records import (
     Fee,
     MerchantCode,
@@ -90,7 +90,9 @@ class PaymentFlows:
         secret: str,
         scheme: Scheme,
         clock: Callable[[], datetime] = utcnow,
+        reconcile_window: tuple[timedelta, timedelta] = (MIN_AGE, MAX_AGE),
     ) -> None:
+        self._reconcile_window = reconcile_window
         self._client = client
         self.ledger = ledger
         self._acceptor = acceptor
@@ -237,6 +239,8 @@ class PaymentFlows:
             self._client,
             now,
             lambda event: self._emit(event, correlation_id),
+            min_age=self._reconcile_window[0],
+            max_age=self._reconcile_window[1],
         )
         for row in self.ledger.unannounced(before=now - timedelta(minutes=1)):
             status = self._client.query(

@@ -9,7 +9,8 @@ Routes (relative to ``/payment``; contract ``contracts/payment/openapi.yaml``):
   ``POST /checkout/{MaThamChieu}`` (form ``action=pay|cancel``) settles the transaction
   and sends the signed confirm callback to ``{gateway_url}/v1/callbacks/payments``.
 - Control (besides the common ``/_mock/*``): ``POST /_mock/pay/{MaThamChieu}`` (JSON
-  ``{"outcome": "paid"|"failed"}``, default paid) and ``POST /_mock/callbacks/{MaThamChieu}``
+  ``{"outcome": "paid"|"failed", "callback": true|false}``, default paid with a callback;
+  ``"callback": false`` settles without sending the confirm: a lost IPN, for reconciliation) and ``POST /_mock/callbacks/{MaThamChieu}``
   (send the confirm callback again, as a platform retry would). With
   ``MockSettings.auto_pay_seconds`` set, every INIT is paid automatically after that delay.
   A confirm that gets no ``00``/``02`` answer (or no answer) is retried after each delay of
@@ -114,14 +115,18 @@ class PaymentMock(PartnerMock):
         parts = request.path.strip("/").split("/")
         if request.method == "POST" and len(parts) == 3 and parts[1] == "pay":
             try:
-                outcome = (request.json() if request.body else {}).get("outcome", "paid")
+                control = request.json() if request.body else {}
+                outcome = control.get("outcome", "paid")
+                callback = control.get("callback", True)
             except (ValueError, AttributeError):
                 return MockResponse.json({"error": "body must be a JSON object"}, status=400)
             if outcome not in ("paid", "failed"):
                 return MockResponse.json(
                     {"error": f"outcome must be 'paid' or 'failed', got {outcome!r}"}, status=400
                 )
-            return self._settle_json(parts[2], paid=outcome == "paid")
+            if not isinstance(callback, bool):
+                return MockResponse.json({"error": "callback must be true or false"}, status=400)
+            return self._settle_json(parts[2], paid=outcome == "paid", callback=callback)
         if request.method == "POST" and len(parts) == 3 and parts[1] == "callbacks":
             with self.lock:
                 known = (
@@ -267,8 +272,8 @@ class PaymentMock(PartnerMock):
         title = "Thanh toán thành công" if action == "pay" else "Đã hủy giao dịch"
         return MockResponse.text(_page(title, escape(str(outcome["callback"]))), 200, "text/html")
 
-    def _settle_json(self, reference: str, paid: bool) -> MockResponse:
-        outcome = self.settle(reference, paid)
+    def _settle_json(self, reference: str, paid: bool, callback: bool = True) -> MockResponse:
+        outcome = self.settle(reference, paid, callback=callback)
         if outcome is None:
             return MockResponse.json({"error": f"unknown transaction {reference}"}, status=404)
         if "error" in outcome:
@@ -278,8 +283,8 @@ class PaymentMock(PartnerMock):
     def _auto_pay(self, reference: str) -> None:
         self.settle(reference, paid=True)
 
-    def settle(self, reference: str, paid: bool) -> dict[str, Any] | None:
-        """Pay (or fail) a pending transaction and send the confirm callback."""
+    def settle(self, reference: str, paid: bool, *, callback: bool = True) -> dict[str, Any] | None:
+        """Pay (or fail) a pending transaction and send the confirm callback (unless lost)."""
         with self.lock:
             transaction = self.transactions.get(reference)
             if transaction is None:
@@ -291,6 +296,8 @@ class PaymentMock(PartnerMock):
             transaction["MaGiaoDich"] = f"PG{now_text()[2:8]}{self._payment_sequence:07d}"
             transaction["MaNganHangThanhToan"] = transaction["MaNganHang"] or "970415"
             transaction["ThoiGianThanhToan"] = now_text()
+        if not callback:
+            return {"MaThamChieu": reference, "callback": {"lost": True}}
         return {"MaThamChieu": reference, "callback": self.send_callback(reference, attempt=0)}
 
     def confirm_message(self, reference: str) -> dict[str, Any]:

@@ -165,6 +165,17 @@ def test_repeated_callback_is_answered_already_confirmed(platform: Platform) -> 
     assert platform.mock.handle(MockRequest("POST", "/_mock/callbacks/NOPE")).status == 404
 
 
+def test_pay_with_a_lost_callback_sends_nothing(platform: Platform) -> None:
+    platform.init()
+    lost = platform.mock.handle(
+        MockRequest("POST", "/_mock/pay/REF0001", body=b'{"callback": false}')
+    ).json_body()
+    assert lost["callback"] == {"lost": True} and platform.merchant.received == []
+    assert platform.query()["TrangThaiGD"] == "1"
+    bad = platform.mock.handle(MockRequest("POST", "/_mock/pay/REF0001", body=b'{"callback": 1}'))
+    assert bad.status == 400
+
+
 def test_cancel_and_failed_payments(platform: Platform) -> None:
     platform.init("REFA")
     platform.mock.handle(MockRequest("POST", "/checkout/REFA", body=b"action=cancel"))

@@ -17,7 +17,7 @@ CODE = "000.00.00.H26-261127-0001"
 
 def record(status: int = 2, **extra: object) -> dict[str, object]:
     return {"MaHoSo": CODE, "MaTTHC": "1.001612", "TenTTHC": "Cấp giấy phép xây dựng",
-            "TrangThaiHoSo": status, "DonViXuLy": "000.00.00.H26", **extra}
+            "TrangThaiHoSo": status, "DonViXuLy": "UBND phường Hàng Bạc", **extra}
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_progress_checks_transition_and_path(flows: DossierFlows, stack: LocalSt
     [
         ({"MaHoSo": "000.00.00.H26-261327-0001"}, IdentifierError, "month 13"),
         ({"MaTTHC": "1.0016"}, IdentifierError, "number part"),
-        ({"DonViXuLy": "H26"}, IdentifierError, "agency code"),
+        ({"MaTTHC": "2.000477.000.00.00.h26"}, IdentifierError, "local suffix"),
         ({"TrangThaiHoSo": 11}, InvalidInput, "TrangThaiHoSo"),
         ({"MaHoSo": ""}, InvalidInput, "MaHoSo: required"),
     ],

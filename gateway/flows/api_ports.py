@@ -1,0 +1,145 @@
+"""The API's ports (``gateway.api.ports``) implemented on the flows and adapters.
+
+Rules: these classes only translate between the contract's JSON and the flows'
+records; every decision (validation, transitions, exactly-once) lives in the flows or
+the adapters. Dates on the national APIs are ``yyyyMMddHHmmss`` in Asia/Ho_Chi_Minh.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.http import CallContext
+from adapters.portal.port import PortalClient
+from adapters.portal.records import Procedure, ServiceLevel
+from adapters.portal.translate import dossier_from_portal, progress_from_portal
+from gateway.api.ports import CallContext as ApiContext
+from gateway.domain.identifiers import DossierCode, ProcedureCode
+from gateway.flows.dossiers import DossierFlows
+from gateway.flows.payments import PaymentFlows
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+_LEVELS = {ServiceLevel.FULL: "toan_trinh", ServiceLevel.PARTIAL: "mot_phan"}
+
+
+def national_time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(VIETNAM).strftime("%Y%m%d%H%M%S")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class DossierService:
+    """``DossierPort``: queue syncs and progress; ask the portal what it holds."""
+
+    def __init__(self, flows: DossierFlows, portal: PortalClient) -> None:
+        self._flows = flows
+        self._portal = portal
+
+    def sync_dossier(self, record: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:
+        dossier_from_portal(record, where="body")  # the portal's own contract, before queueing
+        accepted = self._flows.sync(record, correlation_id=ctx.correlation_id)
+        return {"messageId": accepted.message_id, "status": "accepted"}
+
+    def push_progress(
+        self, dossier_code: str, progress: Mapping[str, Any], ctx: ApiContext
+    ) -> dict[str, Any]:
+        document = {**progress, "MaHoSo": progress.get("MaHoSo", dossier_code)}
+        progress_from_portal(document, where="body")
+        accepted = self._flows.progress(dossier_code, document, correlation_id=ctx.correlation_id)
+        return {"messageId": accepted.message_id, "status": "accepted"}
+
+    def portal_status(self, dossier_code: str, ctx: ApiContext) -> dict[str, Any]:
+        code = DossierCode.parse(dossier_code)
+        record = self._portal.find_dossier(
+            code.value, context=CallContext(ctx.correlation_id, dossier_code=code.value)
+        )
+        answer: dict[str, Any] = {
+            "MaHoSo": code.value,
+            "foundOnPortal": record is not None,
+            "checkedAt": _now_iso(),
+        }
+        if record is not None:
+            answer.update(
+                TrangThaiHoSo=int(record.status),
+                NgayTiepNhan=national_time(record.received_at),
+                NgayHenTra=national_time(record.due_at),
+                NgayTra=national_time(record.returned_at),
+            )
+        return answer
+
+
+def procedure_json(procedure: Procedure) -> dict[str, Any]:
+    """A catalogue entry in the contract's ``Procedure`` shape (the portal's own names)."""
+    document: dict[str, Any] = {
+        "MATTHC": procedure.code,
+        "TENTTHC": procedure.name,
+        "MUCDO": _LEVELS[procedure.level],
+        "LINHVUCTHUCHIEN": [{"MALINHVUC": f.code, "TENLINHVUC": f.name} for f in procedure.fields],
+        "TRINHTUTHUCHIEN": "\n".join(f"Bước {s.number}: {s.content}" for s in procedure.steps),
+        "CACHTHUCTHUCHIEN": "\n".join(f"{m.channel}: {m.description}" for m in procedure.methods),
+        "THANHPHANHOSO": [
+            {"TENGIAYTO": c.name, "SOLUONG": c.originals + c.copies} for c in procedure.components
+        ],
+        "KETQUATHUCHIEN": [{"MAKETQUA": r.code, "TENKETQUA": r.name} for r in procedure.results],
+        "CANCUPHAPLY": "\n".join(f"{b.reference}: {b.summary}" for b in procedure.legal_bases),
+        "COQUANTHUCHIEN": "; ".join(a.name for a in procedure.agencies),
+        "PHILEPHI": [{"TENPHILEPHI": f.name, "SOTIEN": f.amount} for f in procedure.fees],
+        "fetchedAt": _now_iso(),
+    }
+    return {k: v for k, v in document.items() if v not in ("", [])}
+
+
+class ProcedureService:
+    """``ProcedurePort``: the portal's catalogue, cached by the adapter."""
+
+    def __init__(self, portal: PortalClient) -> None:
+        self._portal = portal
+
+    def get_procedure(self, procedure_code: str, ctx: ApiContext) -> dict[str, Any]:
+        code = ProcedureCode.parse(procedure_code).to_national()
+        procedure = self._portal.get_procedure(code.value, context=CallContext(ctx.correlation_id))
+        return procedure_json(procedure)
+
+
+class PaymentService:
+    """``PaymentPort`` on the payment flows."""
+
+    def __init__(self, flows: PaymentFlows) -> None:
+        self._flows = flows
+
+    def create(self, request: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:
+        return self._flows.create(
+            request, caller=ctx.caller or "unknown", correlation_id=ctx.correlation_id
+        )
+
+    def status(self, reference: str, ctx: ApiContext) -> dict[str, Any]:
+        return self._flows.status(reference, correlation_id=ctx.correlation_id)
+
+    def receipt(self, reference: str, ctx: ApiContext) -> bytes:
+        return self._flows.receipt(reference, correlation_id=ctx.correlation_id)
+
+
+class CallbackService:
+    """``CallbackPort``: the portal's pushes and the payment platform's confirms."""
+
+    def __init__(self, dossiers: DossierFlows, payments: PaymentFlows) -> None:
+        self._dossiers = dossiers
+        self._payments = payments
+
+    def portal_dossier_submitted(
+        self, record: Mapping[str, Any], ctx: ApiContext
+    ) -> dict[str, Any]:
+        dossier_from_portal(record, where="body")
+        accepted = self._dossiers.submitted_on_portal(record, correlation_id=ctx.correlation_id)
+        # a repeated push answers the same message id: the dossier is delivered once
+        return {"messageId": accepted.message_id, "status": "accepted"}
+
+    def payment_confirmed(self, confirm: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:
+        body = json.dumps(dict(confirm), ensure_ascii=False).encode("utf-8")
+        return self._payments.confirm_callback(body, correlation_id=ctx.correlation_id)
