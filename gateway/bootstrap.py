@@ -32,7 +32,7 @@ from gateway.flows.citizens import CitizenService
 from gateway.flows.documents import DocumentService
 from gateway.flows.dossiers import DossierFlows, DossierStates
 from gateway.flows.payment_ledger import SqlPaymentLedger
-from gateway.flows.payments import PaymentFlows
+from gateway.flows.payments import Beneficiary, PaymentFlows
 from gateway.keys import KeyStore
 from gateway.settings_model import PartnerSettings, Settings
 from gateway.store.db import make_engine, upgrade
@@ -259,6 +259,9 @@ class Gateway:
             partner_code=payment.partner_code,
             secret=payment.secret.get_secret_value(),
             scheme=payment.scheme,
+            beneficiary=Beneficiary(
+                payment.beneficiary_account, payment.beneficiary_bank, payment.beneficiary_name
+            ),
             reconcile_window=(
                 timedelta(seconds=payment.reconcile_min_age_seconds),
                 timedelta(seconds=payment.reconcile_max_age_seconds),
@@ -321,4 +324,3 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         checkpoint_interval=timedelta(seconds=settings.evidence.checkpoint_every_seconds),
     )
     return Gateway(settings=settings, engine=engine, keystore=keystore, evidence=evidence)
-

@@ -203,6 +203,69 @@ def run_command() -> None:
         gateway.close()
 
 
+def _answers(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{url}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@app.command("demo")
+def demo_command(
+    gateway_url: Annotated[str, typer.Option(help="the gateway's base URL")] = "",
+    mocks_url: Annotated[str, typer.Option(help="the mocks' base URL")] = "",
+    start: Annotated[bool, typer.Option(help="start a stack (tthc-gateway run) if none answers")] = True,
+) -> None:
+    """Drive flows 1-6 through a running stack (or start one) and print what happened."""
+    import os
+    import subprocess
+    import tempfile
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from gateway.demo import Demo
+
+    settings = load()
+    gateway_url = (gateway_url or settings.http.public_url).rstrip("/")
+    mocks_url = (mocks_url or f"http://{settings.mocks.host}:{settings.mocks.port}").rstrip("/")
+    stack = None
+    if not _answers(gateway_url):
+        if not start:
+            fail(f"no gateway answers at {gateway_url} (start one with: tthc-gateway run)")
+        var_dir = tempfile.mkdtemp(prefix="tthc-demo-")
+        env = {**os.environ, "TTHC_VAR_DIR": var_dir, "TTHC_KEYS__DIRECTORY": f"{var_dir}/keys"}
+        log_file = open(f"{var_dir}/stack.log", "w")
+        stack = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "run"], env=env, stdout=log_file, stderr=log_file
+        )
+        deadline = time.monotonic() + 60
+        while not _answers(gateway_url):
+            if stack.poll() is not None or time.monotonic() > deadline:
+                fail(f"the stack did not start; see {var_dir}/stack.log")
+            time.sleep(0.3)
+    try:
+        steps = Demo(gateway_url=gateway_url, mocks_url=mocks_url, agency_code=settings.agency.code).run()
+    finally:
+        if stack is not None:
+            stack.terminate()
+            stack.wait(timeout=30)
+    table = Table(title="tthc-gateway demo")
+    for column in ("flow", "step", "partner", "outcome", "time", "message id"):
+        table.add_column(column)
+    for step in steps:
+        outcome = "[green]ok[/green]" if step.ok else f"[red]{step.outcome}[/red]"
+        table.add_row(step.flow, step.name, step.partner, outcome, f"{step.seconds:.2f} s", step.message_id[:36])
+    Console(width=160).print(table)
+    failed = [step for step in steps if not step.ok]
+    if failed:
+        fail(f"{len(failed)} of {len(steps)} steps failed")
+    typer.echo(f"all {len(steps)} steps passed")
+
+
 @app.command("mocks")
 def mocks_command(
     host: Annotated[str, typer.Option(help="address to listen on")] = "",
@@ -220,7 +283,7 @@ def main() -> None:
     import warnings
 
     # connexion imports starlette's test client at import time; not ours to fix
-    warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r"Using .httpx. with .starlette.testclient")
     try:
         app()
     except GatewayError as exc:

@@ -190,6 +190,10 @@ class PaymentSettings(PartnerSettings):
     secret: SecretStr = SecretStr("")
     scheme: Literal["sha256-suffix", "hmac-sha256"] = "sha256-suffix"
     callback_allowlist: tuple[str, ...] = ()
+    # the agency's treasury account, used when a payment request names none
+    beneficiary_account: str = Field("", pattern=r"^([0-9]{6,30})?$")
+    beneficiary_bank: str = Field("", pattern=r"^([0-9A-Za-z]{2,20})?$")
+    beneficiary_name: str = Field("", max_length=255)
     reconcile_interval_seconds: float = Field(1800, gt=0)
     reconcile_min_age_seconds: float = Field(1800, ge=0)
     reconcile_max_age_seconds: float = Field(3 * 86400, gt=0)

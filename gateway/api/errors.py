@@ -115,12 +115,11 @@ def http_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse
         if match:
             errors.append(FieldError(f"{match.group(1)}.{match.group(2)}", "has the wrong type"))
     headers: dict[str, str] = {}
-    if status == 405 and isinstance(error, HTTPException) and error.headers:
+    if status == 405 and error.headers:
         headers = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
-    title_code = code if code else None
-    log.info("request_refused", status=status, code=title_code)
+    log.info("request_refused", status=status, code=code)
     return problem_response(
-        request, status, code=title_code, detail=detail, errors=errors, headers=headers
+        request, status, code=code, detail=detail, errors=errors, headers=headers
     )
 
 

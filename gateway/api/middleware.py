@@ -58,12 +58,11 @@ class GatewayMiddleware:
         correlation_token = _correlation_id.set(correlation_id)
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         started = time.perf_counter()
-        status_holder = {"status": 500, "started": False}
+        answered = {"status": 500}
 
         async def send_with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                status_holder["started"] = True
+                answered["status"] = int(message["status"])
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() != CORRELATION_HEADER
                 ]
@@ -87,7 +86,7 @@ class GatewayMiddleware:
             self.runtime.metrics.observe(
                 operation_id,
                 scope.get("method", ""),
-                int(status_holder["status"]),
+                answered["status"],
                 time.perf_counter() - started,
             )
             structlog.contextvars.unbind_contextvars("correlation_id")

@@ -37,11 +37,6 @@ class NotConfigured(GatewayError):
     code = "not_configured"
 
 
-class PayloadTooLarge(GatewayError):
-    status = 413
-    code = "payload_too_large"
-
-
 @dataclass(frozen=True)
 class ApiRuntime:
     services: ApiServices

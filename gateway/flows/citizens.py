@@ -21,6 +21,7 @@ from adapters.population.client import PopulationClient
 from adapters.population.records import Address, BirthDate, Citizen, CitizenQuery, Relative
 from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.citizen_ids import Cccd, Cmnd
+from gateway.domain.errors import InvalidInput
 
 
 def _address(address: Address | None) -> dict[str, str] | None:
@@ -114,9 +115,16 @@ class CitizenService:
             Cccd.parse(id_number)
         elif old_id_number:
             Cmnd.parse(old_id_number)
+        service_code = body.get("MaDVC") or self._service_code
+        if not service_code:
+            raise InvalidInput(
+                "MaDVC: required (the request names none and adapters.population.service_code "
+                "is not configured)",
+                field="MaDVC",
+            )
         return CitizenQuery(
             request_id=uuid.uuid4().hex,
-            service_code=body.get("MaDVC") or self._service_code,
+            service_code=service_code,
             officer_code=body.get("MaCanBo") or self._officer_code,
             full_name=body["HoVaTen"],
             birth=BirthDate.parse(body["NgayThangNamSinh"]),

@@ -16,6 +16,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from adapters.payment.records import (
     PaymentRequest,
     PaymentState,
 )
-from gateway.domain.errors import NotFound
+from gateway.domain.errors import InvalidInput, NotFound
 from gateway.domain.messages import MessageType
 from gateway.flows.acceptor import Acceptor, derived_message_id
 from gateway.flows.payment_ledger import SqlPaymentLedger
@@ -42,9 +43,34 @@ log = get_logger(__name__)
 TRANGTHAI = {PaymentState.PAID: 1, PaymentState.PENDING: 3, PaymentState.FAILED: 4}
 
 
-def payment_request(body: Mapping[str, Any]) -> PaymentRequest:
+@dataclass(frozen=True)
+class Beneficiary:
+    """The agency's treasury account, used when a request names none."""
+
+    account: str = ""
+    bank: str = ""
+    name: str = ""
+
+
+def payment_request(
+    body: Mapping[str, Any], beneficiary: Beneficiary = Beneficiary()
+) -> PaymentRequest:
     """The API's ``PaymentRequest`` (already schema-valid) as the adapter's record."""
     receipt = body["ThongTinBienLai"]
+    account = receipt.get("TKThuHuong") or beneficiary.account
+    bank = receipt.get("MaNHThuHuong") or beneficiary.bank
+    name = receipt.get("TenTKThuHuong") or beneficiary.name
+    for field_name, value in (
+        ("TKThuHuong", account),
+        ("MaNHThuHuong", bank),
+        ("TenTKThuHuong", name),
+    ):
+        if not value:
+            raise InvalidInput(
+                f"ThongTinBienLai.{field_name}: required (the request names none and no "
+                "beneficiary is configured in adapters.payment)",
+                field=f"ThongTinBienLai.{field_name}",
+            )
     fees = tuple(
         Fee(
             kind="1" if int(line["LoaiPhiLePhi"]) == 1 else "2",
@@ -64,9 +90,9 @@ def payment_request(body: Mapping[str, Any]) -> PaymentRequest:
         fees=fees,
         description=body["ThongTinGiaoDich"],
         payment_content=receipt["NoiDungThanhToan"],
-        beneficiary_account=receipt.get("TKThuHuong", ""),
-        beneficiary_bank=receipt.get("MaNHThuHuong", ""),
-        beneficiary_name=receipt.get("TenTKThuHuong", ""),
+        beneficiary_account=account,
+        beneficiary_bank=bank,
+        beneficiary_name=name,
         client_ip=body["Ip"],
         payer_name=receipt["HoTenNguoiNop"],
         payer_id_number=receipt.get("SoCMNDNguoiNop", ""),
@@ -91,7 +117,9 @@ class PaymentFlows:
         scheme: Scheme,
         clock: Callable[[], datetime] = utcnow,
         reconcile_window: tuple[timedelta, timedelta] = (MIN_AGE, MAX_AGE),
+        beneficiary: Beneficiary = Beneficiary(),
     ) -> None:
+        self._beneficiary = beneficiary
         self._reconcile_window = reconcile_window
         self._client = client
         self.ledger = ledger
@@ -104,7 +132,7 @@ class PaymentFlows:
     def create(
         self, body: Mapping[str, Any], *, caller: str, correlation_id: str
     ) -> dict[str, Any]:
-        request = payment_request(body)
+        request = payment_request(body, self._beneficiary)
         context = CallContext(correlation_id=correlation_id, dossier_code=request.dossier_code)
         result = self._client.init(request, context)
         self.ledger.record_init(

@@ -1,4 +1,7 @@
-"""The RabbitMQ transport (pika ``BlockingConnection``); pika types never leave this module.
+"""The RabbitMQ transport (pika ``BlockingConnection``); pika types never leave it.
+
+Wire details (settings, topology declaration, batched confirms, header conversion) live in
+:mod:`gateway.messaging.rabbitmq_wire`.
 
 Topology (``prefix`` defaults to ``tthc``; tests use a unique one):
 - topic exchange ``{prefix}``; for every message type a durable quorum queue
@@ -25,7 +28,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,124 +39,37 @@ from gateway.domain.messages import Envelope
 from gateway.messaging import codec
 from gateway.messaging.consuming import apply_batch, run_single
 from gateway.messaging.port import (
-    ALL_TYPES,
     BatchHandler,
     Delivery,
     Disposition,
     Handler,
     ParkedMessage,
     PublishFailed,
-    RetryPolicy,
     TransportError,
     Unroutable,
 )
+from gateway.messaging.rabbitmq_wire import (
+    Confirms,
+    RabbitSettings,
+    declare_topology,
+    delete_topology,
+    properties,
+    str_headers,
+    tier_label,
+)
+
+__all__ = ["RabbitSettings", "RabbitTransport", "tier_label"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: Headers the broker adds when it dead-letters or counts deliveries; not the envelope's.
-_BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count")
 _CONNECTION_ERRORS = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError)
-
-
-def tier_label(seconds: float) -> str:
-    """``5s``, ``30s``, ``5m``, ``30m``, ``200ms``: the suffix of a retry tier's name."""
-    millis = round(seconds * 1000)
-    if millis % 60_000 == 0:
-        return f"{millis // 60_000}m"
-    if millis % 1000 == 0:
-        return f"{millis // 1000}s"
-    return f"{millis}ms"
-
-
-@dataclass(frozen=True)
-class RabbitSettings:
-    url: str
-    prefix: str = "tthc"
-    types: tuple[str, ...] = ALL_TYPES
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    prefetch: int = 200
-    heartbeat: int = 30
-    blocked_connection_timeout: float = 60.0
-    delivery_limit: int = 20
-    connect_backoff: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
-    connect_attempts: int = 8
-    confirm_timeout: float = 30.0
-    batch_linger: float = 0.02
-
-    def queue_for(self, type_: str) -> str:
-        return f"{self.prefix}.{type_}"
-
-    def tier_names(self) -> list[str]:
-        return [f"{self.prefix}.retry.{tier_label(d)}" for d in self.retry.delays]
-
-    @property
-    def parked(self) -> str:
-        return f"{self.prefix}.parked"
 
 
 class _Local(threading.local):
     connection: Any = None
     channel: Any = None
     confirms: Any = None
-
-
-class _Confirms:
-    """Publisher confirms for a whole batch: publish everything, then wait for every confirm.
-
-    pika's ``BlockingChannel.confirm_delivery`` waits for each message's confirm before the next
-    publish (one broker fsync round trip per message). Here confirm mode is turned on at the
-    channel implementation with our own ack/nack and return callbacks (the one place this module
-    touches pika's ``_impl``), messages are published back to back, and
-    :meth:`wait` processes I/O until every delivery tag is confirmed.
-    """
-
-    def __init__(self) -> None:
-        self.selected = False
-        self.next_tag = 1
-        self.outstanding: set[int] = set()
-        self.nacked: set[int] = set()
-        self.returned: list[str] = []
-
-    @classmethod
-    def enable(cls, connection: Any, channel: BlockingChannel) -> _Confirms:
-        state = cls()
-        impl = channel._impl
-        impl.add_on_return_callback(state._on_return)
-        impl.confirm_delivery(ack_nack_callback=state._on_confirm, callback=state._on_selected)
-        deadline = time.monotonic() + 30
-        while not state.selected:
-            if time.monotonic() > deadline:
-                raise TransportError("broker did not enable publisher confirms within 30 s")
-            connection.process_data_events(time_limit=0.05)
-        return state
-
-    def _on_selected(self, _frame: Any) -> None:
-        self.selected = True
-
-    def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: bytes) -> None:
-        self.returned.append(properties.message_id or "?")
-
-    def _on_confirm(self, frame: Any) -> None:
-        method = frame.method
-        tag = method.delivery_tag
-        tags = {t for t in self.outstanding if t <= tag} if method.multiple else {tag}
-        self.outstanding -= tags
-        if method.NAME == "Basic.Nack":
-            self.nacked |= tags
-
-    def sent(self) -> None:
-        self.outstanding.add(self.next_tag)
-        self.next_tag += 1
-
-    def wait(self, connection: Any, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.outstanding:
-            if time.monotonic() > deadline:
-                raise PublishFailed(
-                    f"{len(self.outstanding)} message(s) not confirmed within {timeout:.0f} s"
-                )
-            connection.process_data_events(time_limit=0.05)
 
 
 class RabbitTransport:
@@ -178,7 +93,7 @@ class RabbitTransport:
             try:
                 connection = pika.BlockingConnection(self._params)
                 channel = connection.channel()
-                self._declare_on(channel)
+                declare_topology(channel, self.settings)
                 channel.close()
                 return connection
             except _CONNECTION_ERRORS as exc:
@@ -197,7 +112,7 @@ class RabbitTransport:
             local.channel = None
         if local.channel is None or not local.channel.is_open:
             fresh = local.connection.channel()
-            local.confirms = _Confirms.enable(local.connection, fresh)
+            local.confirms = Confirms.enable(local.connection, fresh)
             local.channel = fresh
         channel: BlockingChannel = local.channel
         return channel
@@ -227,47 +142,11 @@ class RabbitTransport:
                 raise TransportError(f"broker operation failed: {exc}") from exc
 
     def declare(self) -> None:
-        self._retrying(lambda: self._declare_on(self._publish_channel()))
-
-    def _declare_on(self, channel: BlockingChannel) -> None:
-        s = self.settings
-        quorum: dict[str, Any] = {"x-queue-type": "quorum"}
-        channel.exchange_declare(s.prefix, exchange_type="topic", durable=True)
-        channel.exchange_declare(s.parked, exchange_type="fanout", durable=True)
-        channel.queue_declare(s.parked, durable=True, arguments=quorum)
-        channel.queue_bind(s.parked, s.parked)
-        for type_ in s.types:
-            arguments = {
-                **quorum,
-                "x-delivery-limit": s.delivery_limit,
-                "x-dead-letter-exchange": s.parked,
-            }
-            channel.queue_declare(s.queue_for(type_), durable=True, arguments=arguments)
-            channel.queue_bind(s.queue_for(type_), s.prefix, routing_key=type_)
-        for delay, name in zip(s.retry.delays, s.tier_names(), strict=True):
-            channel.exchange_declare(name, exchange_type="fanout", durable=True)
-            arguments = {
-                **quorum,
-                "x-message-ttl": round(delay * 1000),
-                "x-dead-letter-exchange": s.prefix,
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
-            }
-            channel.queue_declare(name, durable=True, arguments=arguments)
-            channel.queue_bind(name, name)
+        self._retrying(lambda: declare_topology(self._publish_channel(), self.settings))
 
     def delete_topology(self) -> None:
         """Remove every queue and exchange of this prefix (tests and decommissioning)."""
-        self._retrying(self._delete_topology)
-
-    def _delete_topology(self) -> None:
-        s = self.settings
-        channel = self._publish_channel()
-        queues = [s.queue_for(t) for t in s.types] + s.tier_names() + [s.parked]
-        for name in queues:
-            channel.queue_delete(name)
-        for name in [*s.tier_names(), s.parked, s.prefix]:
-            channel.exchange_delete(name)
+        self._retrying(lambda: delete_topology(self._publish_channel(), self.settings))
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -283,7 +162,7 @@ class RabbitTransport:
             return
         try:
             channel = self._publish_channel()
-            confirms: _Confirms = self._local.confirms
+            confirms: Confirms = self._local.confirms
             confirms.nacked.clear()
             confirms.returned.clear()
             for exchange, routing_key, envelope, headers in messages:
@@ -292,7 +171,7 @@ class RabbitTransport:
                     exchange,
                     routing_key,
                     envelope.body,
-                    properties=_properties(envelope, headers),
+                    properties=properties(envelope, headers),
                     mandatory=True,
                 )
             confirms.wait(self._local.connection, self.settings.confirm_timeout)
@@ -399,7 +278,7 @@ class RabbitTransport:
     ) -> None:
         deliveries = []
         for method, props, body, queue_type in batch:
-            headers = _str_headers(props.headers)
+            headers = str_headers(props.headers)
             envelope = codec.envelope_from(
                 message_id=props.message_id or "",
                 type_=props.type or method.routing_key,
@@ -419,7 +298,8 @@ class RabbitTransport:
         try:
             apply_batch(deliveries, handler, self._republish)
         except Exception:
-            channel.basic_nack(last_tag, multiple=True, requeue=True)
+            if channel.is_open:  # else the broker returns them when the connection is gone
+                channel.basic_nack(last_tag, multiple=True, requeue=True)
             raise
         channel.basic_ack(last_tag, multiple=True)
 
@@ -435,7 +315,7 @@ class RabbitTransport:
                 method, props, body = channel.basic_get(self.settings.parked, auto_ack=False)
                 if method is None:
                     break
-                headers = _str_headers(props.headers)
+                headers = str_headers(props.headers)
                 envelope = codec.envelope_from(
                     message_id=props.message_id or "",
                     type_=props.type or method.routing_key,
@@ -462,35 +342,3 @@ class RabbitTransport:
 
     def close(self) -> None:
         self._drop()
-
-
-def _properties(envelope: Envelope, headers: dict[str, str]) -> pika.BasicProperties:
-    return pika.BasicProperties(
-        content_type="application/json",
-        delivery_mode=pika.DeliveryMode.Persistent,
-        message_id=envelope.message_id,
-        correlation_id=envelope.correlation_id,
-        type=envelope.type,
-        timestamp=int(envelope.timestamp.timestamp()),
-        headers=headers,
-    )
-
-
-def _str_headers(raw: dict[str, Any] | None) -> dict[str, str]:
-    """Keep the string-valued headers (ours); decode bytes; note a broker dead-lettering."""
-    headers: dict[str, str] = {}
-    for key, value in (raw or {}).items():
-        if key.startswith(_BROKER_HEADERS):
-            continue
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            headers[key] = str(value)
-    if raw and "x-death" in raw and "x-park-reason" not in headers:
-        deaths = raw["x-death"]
-        reason = deaths[0].get("reason", "") if deaths else ""
-        if isinstance(reason, bytes):
-            reason = reason.decode()
-        if reason == "delivery_limit":
-            headers["x-park-reason"] = "delivery_limit"
-    return headers

@@ -115,6 +115,8 @@ def open_context(settings: Settings, *, with_transport: bool = True) -> OpsConte
     transport: Transport = (
         make_transport(settings, engine) if with_transport else cast(Transport, _NoTransport())
     )
+    if with_transport:
+        transport.declare()  # idempotent; a replay must not be refused as unroutable
     return OpsContext.build(
         engine,
         transport,

@@ -14,7 +14,8 @@ Rules:
   conditional UPDATEs and ``ON CONFLICT DO NOTHING``, which are atomic there.
 - Every timestamp is a timezone-aware UTC ``datetime`` in Python (:class:`UTCDateTime`).
 - The schema is owned by Alembic (``gateway/migrations``); :func:`upgrade` runs it
-  programmatically and works from an installed wheel.
+  programmatically, works from an installed wheel, and is safe to call from several
+  processes starting at once (a PostgreSQL advisory lock; SQLite's write lock).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sqlalchemy.types import TypeDecorator
 from gateway.domain.errors import ConfigError
 
 READ_ONLY = "tthc_read_only"  # execution option: plain BEGIN on SQLite (no write lock)
+_MIGRATION_LOCK = 0x7474_6863  # "tthc": the advisory lock id for migrations
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -146,6 +148,10 @@ def upgrade(url: str, revision: str = "head") -> None:
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.set_main_option("path_separator", "os")
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Processes starting together (serve, worker) migrate one at a time;
+                # SQLite's BEGIN IMMEDIATE already serializes them.
+                pass
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     finally:
