@@ -6,8 +6,6 @@ import importlib
 from typing import Any
 
 import pytest
-from openapi_spec_validator import validate
-
 from gateway_spec import (
     SPEC_URI,
     errors_for,
@@ -16,6 +14,7 @@ from gateway_spec import (
     resolve_local,
     spec,
 )
+from openapi_spec_validator import validate
 
 PUBLIC_OPERATIONS = {
     ("/healthz", "get"),
@@ -163,9 +162,16 @@ def test_security_and_scopes(path: str, method: str) -> None:
 
 def test_security_schemes() -> None:
     schemes = spec()["components"]["securitySchemes"]
-    assert schemes["ApiKey"] == schemes["ApiKey"] | {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["ApiKey"] == schemes["ApiKey"] | {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
     assert schemes["PortalPush"]["name"] == "X-Portal-Signature"
-    assert "MaXacThuc" in spec()["components"]["x-authentication-schemes"]["PaymentChecksum"]["description"]
+    assert (
+        "MaXacThuc"
+        in spec()["components"]["x-authentication-schemes"]["PaymentChecksum"]["description"]
+    )
 
 
 def _object_schemas(node: Any, pointer: str) -> list[tuple[str, dict[str, Any]]]:
