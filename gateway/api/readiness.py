@@ -2,8 +2,8 @@
 
 Rules:
 - A check passes when its probe returns, fails when it raises or runs out of time; the
-  detail says which (exception type and a short message, never a secret: probes must
-  not put credentials in their exceptions).
+  detail says which (a probe's returned text, e.g. ``circuit open``, or the exception
+  type and a short message; never a secret: probes must not put credentials in them).
 - Async probes are awaited; sync probes run in a worker thread (a hung sync probe keeps
   its thread until it returns, but the answer does not wait for it).
 - Results are cached for ``cache_seconds`` so a load balancer polling every instance
@@ -52,13 +52,16 @@ async def run_check(check: ReadinessCheck) -> CheckResult:
         return result
 
     try:
-        await asyncio.wait_for(call(), timeout=check.timeout)
+        result = await asyncio.wait_for(call(), timeout=check.timeout)
     except TimeoutError:
         ok, detail = False, f"timed out after {check.timeout:g} s"
     except Exception as error:  # noqa: BLE001 - a failing probe is a result, not a crash
         ok, detail = False, f"{type(error).__name__}: {str(error)[:200]}"
     else:
-        ok, detail = True, "ok"
+        ok, detail = (
+            True,
+            result.strip()[:200] if isinstance(result, str) and result.strip() else "ok",
+        )
     return CheckResult(check.name, ok, detail, (time.perf_counter() - started) * 1000)
 
 

@@ -149,9 +149,9 @@ def test_readyz_all_checks_pass(make_client: Any) -> None:
     async def database() -> None:
         calls.append("database")
 
-    def broker() -> bool:
+    def broker() -> str:
         calls.append("broker")
-        return True
+        return "rabbitmq"
 
     client = make_client(
         readiness_checks=[ReadinessCheck("database", database), ReadinessCheck("broker", broker)],
@@ -160,7 +160,10 @@ def test_readyz_all_checks_pass(make_client: Any) -> None:
     first = client.get("/readyz")
     assert first.status_code == 200
     assert first.json()["status"] == "ready"
-    assert [c["name"] for c in first.json()["checks"]] == ["database", "broker"]
+    assert [(c["name"], c["detail"]) for c in first.json()["checks"]] == [
+        ("database", "ok"),
+        ("broker", "rabbitmq"),
+    ]
     assert client.get("/readyz").json()["checks"] == first.json()["checks"]
     assert sorted(calls) == ["broker", "database"]  # the second answer came from the cache
 
