@@ -11,9 +11,11 @@ Rules:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
+from functools import partial
 from typing import Any
 
+from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import (
     VALIDATOR_MAP,
     JSONRequestBodyValidator,
@@ -24,6 +26,18 @@ from starlette.types import Scope
 
 from gateway.api.problems import FieldError, field_errors
 from gateway.domain.errors import InvalidInput
+
+_VALIDATORS: dict[int, tuple[object, Any]] = {}
+
+
+def _compiled(schema: object, build: Callable[[], Any]) -> Any:
+    """The validator for ``schema``, built once. The specs' schema objects live as long as
+    their app, and the entry keeps its schema alive, so an ``id`` is never reused."""
+    entry = _VALIDATORS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, build())
+        _VALIDATORS[id(schema)] = entry
+    return entry[1]
 
 
 class RequestInvalid(InvalidInput):
@@ -38,6 +52,16 @@ class RequestInvalid(InvalidInput):
 
 class FieldReportingBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
     """JSON body validation that reports every failing field."""
+
+    @property
+    def _validator(self) -> Any:
+        """Built once per schema (connexion makes a validator object for every request)."""
+        return _compiled(
+            self._schema,
+            lambda: Draft4RequestValidator(
+                self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
+            ),
+        )
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
@@ -93,7 +117,10 @@ class FieldReportingParameterValidator(ParameterValidator):  # type: ignore[misc
                         errors.append(FieldError(where, "is required"))
                     continue
                 schema = param.get("schema", param)
-                validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+                validator = _compiled(
+                    schema,
+                    partial(Draft4Validator, schema, format_checker=Draft4Validator.FORMAT_CHECKER),
+                )
                 for error in field_errors(validator.iter_errors(value), where):
                     errors.append(FieldError(where, error.message))
         if errors:
