@@ -151,7 +151,7 @@ def upgrade(url: str, revision: str = "head") -> None:
             if connection.dialect.name == "postgresql":
                 # Processes starting together (serve, worker) migrate one at a time;
                 # SQLite's BEGIN IMMEDIATE already serializes them.
-                pass
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     finally:

@@ -300,3 +300,51 @@ def test_batched_store_throughput_on_postgres(pg_engine: Engine, keystore: KeySt
     print(f"PostgreSQL: accept_many + evidence append_many: {1000 / elapsed:.0f} messages/s")
     assert store.outbox_size() == 1000
     assert elapsed < 10
+
+
+def test_ledger_overlapping_batches_from_two_workers_never_double_claim(pg_engine: Engine) -> None:
+    ledger = Ledger(pg_engine)
+    owners: Counter[str] = Counter()
+    lock = threading.Lock()
+    ids = [f"m-{n:03d}" for n in range(300)]
+
+    def worker(index: int) -> None:
+        mine = ids if index == 0 else list(reversed(ids))
+        for offset in range(0, len(mine), 25):
+            claims = ledger.claim_many("consumer", mine[offset : offset + 25], LEASE)
+            won = {mid: c for mid, c in claims.items() if c.state == "claimed"}
+            with lock:
+                owners.update(won.keys())
+            if won:
+                token = next(iter(won.values())).token
+                assert token is not None
+                assert (
+                    ledger.complete_many(
+                        "consumer", {mid: {"w": index} for mid in won}, token=token
+                    )
+                    == []
+                )
+
+    run_threads(2, worker)
+    assert owners == Counter({mid: 1 for mid in ids})
+
+
+def test_processes_starting_together_migrate_one_at_a_time(postgres_url: str) -> None:
+    import secrets
+
+    from gateway.store import upgrade
+
+    schema = f"tthc_store_{secrets.token_hex(5)}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    try:
+        run_threads(3, lambda _: upgrade(url))
+        engine = make_engine(url)
+        assert current_revision(engine) is not None
+        engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
