@@ -45,7 +45,7 @@ class RabbitSettings:
     connect_backoff: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0)
     connect_attempts: int = 8
     confirm_timeout: float = 30.0
-    batch_linger: float = 0.02
+    batch_linger: float = 0.05
 
     def queue_for(self, type_: str) -> str:
         return f"{self.prefix}.{type_}"
