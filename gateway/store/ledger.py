@@ -14,8 +14,13 @@ Rules:
 - States seen by the caller: ``claimed`` (you own it; handle it, then ``complete`` or
   ``release``), ``done`` (already processed: ``outcome`` is what was stored), ``busy``
   (another worker holds an unexpired lease: requeue it for later).
-- Each claim carries a fresh ``token``; ``complete``/``release`` with a token only act
-  if that claim still owns the row (a worker whose lease was taken over learns it).
+- Each claim carries a fresh ``token`` (one per batch with :meth:`Ledger.claim_many`);
+  ``complete``/``complete_many``/``release`` with a token only act if that claim still
+  owns the row (a worker whose lease was taken over learns it).
+- Batches (``claim_many``, ``complete_many``) are one transaction each and touch ids in
+  sorted order, so overlapping batches of two workers cannot deadlock on PostgreSQL.
+- The lease must outlast the handler (partner call with its deadline, plus margin):
+  a lease that runs out while the handler still works lets a second worker in.
 """
 
 from __future__ import annotations
