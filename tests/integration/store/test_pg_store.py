@@ -329,22 +329,38 @@ def test_ledger_overlapping_batches_from_two_workers_never_double_claim(pg_engin
     assert owners == Counter({mid: 1 for mid in ids})
 
 
+def _upgrade_in_process(url: str, start: Any) -> None:
+    from gateway.store import upgrade
+
+    start.wait()
+    upgrade(url)
+
+
 def test_processes_starting_together_migrate_one_at_a_time(postgres_url: str) -> None:
     import secrets
-
-    from gateway.store import upgrade
 
     schema = f"tthc_store_{secrets.token_hex(5)}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = f"{postgres_url}?options=-csearch_path%3D{schema}"
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(3)
+    processes = [context.Process(target=_upgrade_in_process, args=(url, start)) for _ in range(3)]
     try:
-        run_threads(3, lambda _: upgrade(url))
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=60)
+        assert [process.exitcode for process in processes] == [0, 0, 0]
         engine = make_engine(url)
         assert current_revision(engine) is not None
         engine.dispose()
     finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
