@@ -15,6 +15,7 @@ Rules:
   checkpoints stay verifiable; :meth:`KeyStore.prune` deletes expired files on request.
 - The algorithm follows the key type: EC P-256 keys sign ``ES256``, Ed25519 keys sign
   ``EdDSA``. The store's ``algorithm`` only chooses what :meth:`KeyStore.generate` makes.
+- A key file readable by group or others is refused (ConfigError naming the file).
 - Private key material never appears in a ``repr``, a log line or an exception; only
   key ids and algorithms do. Parsed keys are cached: signing and verification are on
   the hot path. The store relists its directory every few seconds, and at once on an
@@ -133,6 +134,12 @@ def _algorithm_of(key: JoseKey) -> Algorithm:
 
 
 def _load_pem(path: Path) -> JoseKey:
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(
+            f"keys.directory: {path.name} is readable by others (mode {mode & 0o777:o});"
+            " a private key file must be 0600 (chmod 600)"
+        )
     data = path.read_bytes()
     private = serialization.load_pem_private_key(data, password=None)
     if isinstance(private, ec.EllipticCurvePrivateKey):

@@ -125,3 +125,10 @@ def test_foreign_files_in_the_directory_are_ignored(keystore: KeyStore) -> None:
     (keystore.directory / "other.pem").write_text("not ours")
     reopened = KeyStore(keystore.directory)
     assert reopened.kids() == keystore.kids()
+
+
+def test_a_key_file_readable_by_others_is_refused(keystore: KeyStore) -> None:
+    path = keystore.directory / f"{keystore.active().kid}.pem"
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"readable by others \(mode 644\).*chmod 600"):
+        KeyStore(keystore.directory)
