@@ -16,20 +16,20 @@ Rules (what is checked, and the ``reason`` codes of a :class:`Problem`):
   record changed, or was deleted from the tail). Names the record.
 - Checkpoints are verified with any key the lookup knows, retired or not: evidence
   outlives the retention of envelope keys.
-- Records are streamed in (chain, seq) order; memory holds only checkpoint heads.
+- Records and checkpoints are streamed; memory is bounded by the number of chains.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from joserfc import jws
 from joserfc.errors import JoseError
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, tuple_
 
 from gateway.keys import KeyLookup, jws_registry
 from gateway.store.db import READ_ONLY
@@ -88,14 +88,13 @@ class _SignedHead:
 
 
 def _checkpoints(
-    engine: Engine, key_lookup: KeyLookup, problems: list[Problem]
-) -> tuple[int, list[_SignedHead]]:
-    heads: list[_SignedHead] = []
-    count = 0
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+    engine: Engine, key_lookup: KeyLookup, problems: list[Problem], batch_size: int
+) -> Iterator[list[_SignedHead]]:
+    """Stream checkpoints: yield the heads each valid one signed; note invalid ones."""
+    options = {READ_ONLY: True, "stream_results": True, "yield_per": batch_size}
+    with engine.connect().execution_options(**options) as connection:
         rows = connection.execute(select(evidence_checkpoints).order_by(evidence_checkpoints.c.id))
         for row in rows.mappings():
-            count += 1
             checkpoint_id = int(row["id"])
             info = key_lookup.lookup(row["kid"])
             if info is None:
@@ -141,18 +140,15 @@ def _checkpoints(
                     )
                 )
                 continue
-            for chain_id, head in sorted(payload.get("heads", {}).items()):
-                heads.append(
-                    _SignedHead(checkpoint_id, chain_id, int(head["seq"]), str(head["hash"]))
-                )
-    return count, heads
+            yield [
+                _SignedHead(checkpoint_id, chain_id, int(head["seq"]), str(head["hash"]))
+                for chain_id, head in sorted(payload.get("heads", {}).items())
+            ]
 
 
 def _walk(
     rows: Iterable[Any],
     cipher: Any,
-    wanted: set[tuple[str, int]],
-    seen: dict[tuple[str, int], str],
     last_seq: dict[str, int],
     problems: list[Problem],
 ) -> int:
@@ -165,8 +161,6 @@ def _walk(
             chain, expected, prev_hash, prev_seq, failed = row.chain_id, 1, GENESIS, 0, False
         last_seq[row.chain_id] = int(row.seq)
         stored = row.hash
-        if (row.chain_id, int(row.seq)) in wanted:
-            seen[(row.chain_id, int(row.seq))] = stored
         if failed:
             continue
         blob = None if row.body_blob is None else bytes(row.body_blob)
@@ -224,6 +218,30 @@ def _body_problem(row: Any, blob: bytes | None, cipher: Any) -> Problem | None:
     return None
 
 
+def _stored_hashes(engine: Engine, heads: list[_SignedHead]) -> dict[tuple[str, int], str]:
+    keys = [(head.chain_id, head.seq) for head in heads]
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        rows = connection.execute(
+            select(
+                evidence_records.c.chain_id, evidence_records.c.seq, evidence_records.c.hash
+            ).where(tuple_(evidence_records.c.chain_id, evidence_records.c.seq).in_(keys))
+        )
+        return {(row.chain_id, int(row.seq)): row.hash for row in rows}
+
+
+def _head_problem(head: _SignedHead, stored: str | None, last_seq: dict[str, int]) -> Problem:
+    if stored is not None:
+        detail = f"checkpoint {head.checkpoint_id} signed another hash for this record"
+        return Problem("checkpoint_mismatch", head.chain_id, head.seq, head.checkpoint_id, detail)
+    end = last_seq.get(head.chain_id, 0)
+    detail = (
+        f"record absent; checkpoint {head.checkpoint_id} signed the chain up to"
+        f" #{head.seq}, the chain ends at #{end}"
+    )
+    named = end + 1 if end < head.seq else head.seq
+    return Problem("checkpoint_mismatch", head.chain_id, named, head.checkpoint_id, detail)
+
+
 def verify(
     engine: Engine,
     key_lookup: KeyLookup,
@@ -231,45 +249,39 @@ def verify(
     encryption_key: bytes | None = None,
     batch_size: int = 2000,
 ) -> VerifyReport:
-    """Walk every chain and checkpoint; see the module rules."""
-    problems: list[Problem] = []
-    checkpoint_count, signed_heads = _checkpoints(engine, key_lookup, problems)
-    wanted = {(head.chain_id, head.seq) for head in signed_heads}
-    seen: dict[tuple[str, int], str] = {}
+    """Walk every chain, then every checkpoint; see the module rules.
+
+    Memory stays bounded by the number of chains: records and checkpoints are
+    streamed, and each checkpoint's heads are looked up by primary key.
+    """
+    cipher = check_encryption_key(encryption_key)
     last_seq: dict[str, int] = {}
     record_problems: list[Problem] = []
-    cipher = check_encryption_key(encryption_key)
     options = {READ_ONLY: True, "stream_results": True, "yield_per": batch_size}
     with engine.connect().execution_options(**options) as conn:
         rows = conn.execute(
             select(evidence_records).order_by(evidence_records.c.chain_id, evidence_records.c.seq)
         )
-        records = _walk(rows, cipher, wanted, seen, last_seq, record_problems)
+        records = _walk(rows, cipher, last_seq, record_problems)
     failed_chains = {p.chain_id for p in record_problems}
-    for head in signed_heads:
-        stored = seen.get((head.chain_id, head.seq))
-        if stored == head.hash:
+    checkpoint_problems: list[Problem] = []
+    checkpoints = 0
+    for heads in _checkpoints(engine, key_lookup, checkpoint_problems, batch_size):
+        checkpoints += 1
+        heads = [head for head in heads if head.chain_id not in failed_chains]
+        if not heads:
             continue
-        if head.chain_id in failed_chains:
-            continue  # the chain's first failure is already named
-        named = head.seq
-        if stored is None:
-            end = last_seq.get(head.chain_id, 0)
-            named = end + 1 if end < head.seq else head.seq
-            detail = (
-                f"record absent; checkpoint {head.checkpoint_id} signed the chain up to"
-                f" #{head.seq}, the chain ends at #{end}"
-            )
-        else:
-            detail = f"checkpoint {head.checkpoint_id} signed another hash for this record"
-        record_problems.append(
-            Problem("checkpoint_mismatch", head.chain_id, named, head.checkpoint_id, detail)
-        )
-        failed_chains.add(head.chain_id)
+        stored = _stored_hashes(engine, heads)
+        for head in heads:
+            found = stored.get((head.chain_id, head.seq))
+            if found != head.hash and head.chain_id not in failed_chains:
+                record_problems.append(_head_problem(head, found, last_seq))
+                failed_chains.add(head.chain_id)  # the chain's first failure is named
+    checkpoints += len(checkpoint_problems)
     record_problems.sort(key=lambda p: (p.chain_id or "", p.seq or 0))
     return VerifyReport(
         chains=len(last_seq),
         records=records,
-        checkpoints=checkpoint_count,
-        problems=tuple(record_problems + problems),
+        checkpoints=checkpoints,
+        problems=tuple(record_problems + checkpoint_problems),
     )
