@@ -16,8 +16,14 @@ CODE = "000.00.00.H26-261127-0001"
 
 
 def record(status: int = 2, **extra: object) -> dict[str, object]:
-    return {"MaHoSo": CODE, "MaTTHC": "1.001612", "TenTTHC": "Cấp giấy phép xây dựng",
-            "TrangThaiHoSo": status, "DonViXuLy": "UBND phường Hàng Bạc", **extra}
+    return {
+        "MaHoSo": CODE,
+        "MaTTHC": "1.001612",
+        "TenTTHC": "Cấp giấy phép xây dựng",
+        "TrangThaiHoSo": status,
+        "DonViXuLy": "UBND phường Hàng Bạc",
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -25,15 +31,24 @@ def flows(stack: LocalStack, acceptor: Acceptor) -> DossierFlows:
     return DossierFlows(acceptor, DossierStates(stack.engine))
 
 
-def test_sync_queues_a_signed_message_with_exact_body(flows: DossierFlows, stack: LocalStack, recorder: ListRecorder) -> None:
+def test_sync_queues_a_signed_message_with_exact_body(
+    flows: DossierFlows, stack: LocalStack, recorder: ListRecorder
+) -> None:
     accepted = flows.sync(record(), correlation_id="c-1")
     assert accepted.created
     envelope = stack.store.get_envelope(accepted.message_id)
-    assert envelope is not None and envelope.type == "portal.dossier.sync" and envelope.recipient == "portal"
+    assert (
+        envelope is not None
+        and envelope.type == "portal.dossier.sync"
+        and envelope.recipient == "portal"
+    )
     assert json.loads(envelope.body) == record()
     stack.verifier.verify(envelope)
     assert [m.message_id for m in stack.store.pending_outbox(10)] == [accepted.message_id]
-    assert recorder.exchanges[0].message_id == accepted.message_id and recorder.exchanges[0].direction == "in"
+    assert (
+        recorder.exchanges[0].message_id == accepted.message_id
+        and recorder.exchanges[0].direction == "in"
+    )
 
 
 def test_the_statuses_of_flow_3_pass_in_order(flows: DossierFlows, stack: LocalStack) -> None:
@@ -42,7 +57,9 @@ def test_the_statuses_of_flow_3_pass_in_order(flows: DossierFlows, stack: LocalS
     assert DossierStates(stack.engine).current(CODE) == 10
 
 
-def test_illegal_transition_is_refused_and_nothing_queued(flows: DossierFlows, stack: LocalStack) -> None:
+def test_illegal_transition_is_refused_and_nothing_queued(
+    flows: DossierFlows, stack: LocalStack
+) -> None:
     flows.sync(record(2), correlation_id="c-1")
     with pytest.raises(IllegalTransition, match=r"TrangThaiHoSo 2 .* cannot become 9"):
         flows.sync(record(9), correlation_id="c-2")
@@ -63,7 +80,9 @@ def test_progress_checks_transition_and_path(flows: DossierFlows, stack: LocalSt
     envelope = stack.store.get_envelope(accepted.message_id)
     assert envelope is not None and json.loads(envelope.body)["MaHoSo"] == CODE
     with pytest.raises(InvalidInput, match="differs from the path"):
-        flows.progress(CODE, {**progress, "MaHoSo": "000.00.00.H26-261127-0002"}, correlation_id="c-3")
+        flows.progress(
+            CODE, {**progress, "MaHoSo": "000.00.00.H26-261127-0002"}, correlation_id="c-3"
+        )
     with pytest.raises(IllegalTransition):
         flows.progress(CODE, {**progress, "TrangThai": 10}, correlation_id="c-4")
 
@@ -78,7 +97,13 @@ def test_progress_checks_transition_and_path(flows: DossierFlows, stack: LocalSt
         ({"MaHoSo": ""}, InvalidInput, "MaHoSo: required"),
     ],
 )
-def test_malformed_records_are_refused_before_queueing(flows: DossierFlows, stack: LocalStack, bad: dict[str, object], error: type[Exception], text: str) -> None:
+def test_malformed_records_are_refused_before_queueing(
+    flows: DossierFlows,
+    stack: LocalStack,
+    bad: dict[str, object],
+    error: type[Exception],
+    text: str,
+) -> None:
     with pytest.raises(error, match=text):
         flows.sync({**record(), **bad}, correlation_id="c")
     assert stack.store.pending_outbox(10) == []

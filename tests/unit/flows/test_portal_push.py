@@ -15,7 +15,9 @@ NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 BODY = b'{"MaHoSo":"000.00.00.H26-261127-0001"}'
 
 
-def headers(body: bytes = BODY, *, ts: datetime = NOW, nonce: str = "nonce-0001", secret: str = SECRET) -> dict[str, str]:
+def headers(
+    body: bytes = BODY, *, ts: datetime = NOW, nonce: str = "nonce-0001", secret: str = SECRET
+) -> dict[str, str]:
     timestamp = str(int(ts.timestamp()))
     return {
         "X-Portal-Timestamp": timestamp,
