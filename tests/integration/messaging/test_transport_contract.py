@@ -231,3 +231,37 @@ def wait_parked(transport: Transport, count: int, timeout: float = 10.0) -> list
             assert len(parked) == count, f"expected {count} parked, found {len(parked)}"
             return parked
         time.sleep(0.05)
+
+
+def test_consume_one_by_one_acks_each_and_stops_on_request(backend: Backend) -> None:
+    transport = backend.transport()
+    transport.publish([envelope(f"o-{i}") for i in range(5)])
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def handler(delivery: Delivery) -> Disposition:
+        seen.append(delivery.envelope.message_id)
+        if len(seen) == 5:
+            stop.set()
+        return Disposition.ack()
+
+    thread = threading.Thread(
+        target=transport.consume, args=([SYNC], handler), kwargs={"stop": stop}
+    )
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert sorted(seen) == [f"o-{i}" for i in range(5)]
+    # nothing left: a second consumer sees nothing within a short wait
+    again: list[str] = []
+    stop2 = threading.Event()
+    thread = threading.Thread(
+        target=transport.consume,
+        args=([SYNC], lambda d: again.append(d.envelope.message_id) or Disposition.ack()),
+        kwargs={"stop": stop2},
+    )
+    thread.start()
+    time.sleep(0.5)
+    stop2.set()
+    thread.join(10)
+    assert again == []

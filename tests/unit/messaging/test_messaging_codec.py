@@ -157,3 +157,24 @@ def test_disposition_bounds_the_error_text() -> None:
     retry = Disposition.retry("boom", "e" * 2000)
     assert (retry.action, retry.reason, len(retry.error)) == ("retry", "boom", MAX_ERROR_CHARS)
     assert Disposition.park("contract_violation").error == ""
+
+
+def test_the_configuration_chooses_the_transport(tmp_path: object) -> None:
+    from pydantic import SecretStr
+    from sqlalchemy import create_engine
+
+    from gateway.messaging.embedded import EmbeddedTransport
+    from gateway.messaging.factory import make_transport
+    from gateway.messaging.rabbitmq import RabbitTransport
+    from gateway.settings_model import BrokerSettings
+
+    engine = create_engine("sqlite://")
+    embedded = make_transport(BrokerSettings(max_attempts=7), engine)
+    assert isinstance(embedded, EmbeddedTransport)
+    assert embedded.retry_policy.max_attempts == 7
+    rabbit = make_transport(
+        BrokerSettings(url=SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F"), prefetch=32), engine
+    )
+    assert isinstance(rabbit, RabbitTransport)  # no connection is made until first use
+    assert rabbit.settings.prefetch == 32
+    assert rabbit.settings.tier_names()[0] == "tthc.retry.5s"
