@@ -42,7 +42,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.domain.errors import ConfigError
 from gateway.domain.messages import Envelope
 from gateway.messaging import codec
 from gateway.messaging.consuming import run_single
@@ -116,8 +118,14 @@ class EmbeddedTransport:
 
     def declare(self) -> None:
         """The table comes from the migrations; check it is there."""
-        with read_tx(self.engine) as connection:
-            connection.execute(select(queue_messages.c.id).limit(1)).all()
+        try:
+            with read_tx(self.engine) as connection:
+                connection.execute(select(queue_messages.c.id).limit(1)).all()
+        except SQLAlchemyError as error:
+            raise ConfigError(
+                "database: the embedded queue table 'queue_messages' is missing or unreadable "
+                f"({type(error).__name__}); run `tthc-gateway db upgrade`"
+            ) from error
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -161,6 +169,9 @@ class EmbeddedTransport:
         stop: threading.Event,
         max_batch: int = 100,
     ) -> None:
+        unknown = sorted(set(types) - set(self.types))
+        if unknown:
+            raise ValueError(f"consume: no queue for message type(s) {unknown}")
         by_queue = {self.queue_for(t): t for t in types}
         queues = list(by_queue)
         while not stop.is_set():

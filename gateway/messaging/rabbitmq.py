@@ -220,6 +220,9 @@ class RabbitTransport:
         stop: threading.Event,
         max_batch: int = 100,
     ) -> None:
+        unknown = sorted(set(types) - set(self.settings.types))
+        if unknown:
+            raise ValueError(f"consume: no queue for message type(s) {unknown}")
         failures = 0
         try:
             while not stop.is_set():

@@ -178,3 +178,13 @@ def test_the_configuration_chooses_the_transport(tmp_path: object) -> None:
     assert isinstance(rabbit, RabbitTransport)  # no connection is made until first use
     assert rabbit.settings.prefetch == 32
     assert rabbit.settings.tier_names()[0] == "tthc.retry.5s"
+
+
+def test_embedded_queue_without_its_table_says_what_to_run(tmp_path: object) -> None:
+    from sqlalchemy import create_engine
+
+    from gateway.domain.errors import ConfigError
+    from gateway.messaging.embedded import EmbeddedTransport
+
+    with pytest.raises(ConfigError, match="db upgrade"):
+        EmbeddedTransport(create_engine("sqlite://")).declare()
