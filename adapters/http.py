@@ -23,10 +23,16 @@ Rules:
 - Every request and every answer is handed to the :class:`ExchangeRecorder` with the
   call's correlation id, message id and dossier code; ``personal`` marks bodies that
   carry personal data (population).
+- Every call (retries included) is reported once to the :class:`CallObserver` with its
+  outcome (``ok``, ``timeout``, ``unavailable``, ``rejected``, ``malformed``,
+  ``circuit_open``, or ``error`` for anything unexpected) and its duration; the default
+  observer does nothing, and an observer that fails never fails the call. This module
+  knows nothing of Prometheus (``gateway.metrics`` implements the observer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from adapters._breaker import BreakerSnapshot, BreakerState, CircuitBreaker, CircuitOpen
+from adapters._observer import CallObserver, CallOutcome, NoCallObserver, call_outcome
 from gateway.domain.errors import (
     ConfigError,
     UpstreamError,
@@ -52,10 +59,13 @@ __all__ = [
     "BreakerSnapshot",
     "BreakerState",
     "CallContext",
+    "CallObserver",
+    "CallOutcome",
     "CircuitBreaker",
     "CircuitOpen",
     "HttpAnswer",
     "HttpConfig",
+    "NoCallObserver",
     "PartnerHttp",
     "build_session",
 ]
@@ -165,8 +175,10 @@ class PartnerHttp:
         session: requests.Session | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        observer: CallObserver | None = None,
     ) -> None:
         self.config = config
+        self.observer: CallObserver = observer or NoCallObserver()
         self.partner = config.partner
         self.recorder = recorder
         self.session = session if session is not None else build_session(config)
@@ -200,6 +212,44 @@ class PartnerHttp:
         record: bool = True,
     ) -> HttpAnswer:
         """One call with the layer's rules; returns an answer whose status is in ``expect``."""
+        started = time.monotonic()
+        error: BaseException | None = None
+        try:
+            return self._send(
+                method,
+                path,
+                operation,
+                body,
+                headers,
+                context,
+                expect,
+                idempotent,
+                personal,
+                record,
+            )
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._observe(operation, call_outcome(error), time.monotonic() - started)
+
+    def _observe(self, operation: str, outcome: CallOutcome, seconds: float) -> None:
+        with contextlib.suppress(Exception):  # metrics must never fail a partner call
+            self.observer.observe(self.partner, operation, outcome, seconds)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        context: CallContext,
+        expect: Collection[int],
+        idempotent: bool,
+        personal: bool,
+        record: bool,
+    ) -> HttpAnswer:
         url = self.url(path)
         check_url(self.config, url)
         attempts = 1 + (max(0, self.config.read_retries) if idempotent else 0)
