@@ -23,6 +23,7 @@ from gateway.flows.api_ports import (
     ProcedureService,
 )
 from gateway.flows.portal_push import PortalPushVerifier
+from gateway.metrics import register_store_metrics
 from gateway.ops.context import OpsContext
 from gateway.ops.message_port import OpsMessagePort
 from gateway.store.idempotency import IdempotencyStore
@@ -73,6 +74,7 @@ def api_services(gateway: Gateway) -> ApiServices:
         gateway.engine, gateway.transport, gateway.keystore, evidence_key=gateway.evidence_key
     )
     portal_secret = settings.callbacks.portal_secret.get_secret_value()
+    register_store_metrics(gateway.metrics, gateway.engine)  # once per process (one API)
     return ApiServices(
         api_keys=[ApiKey.from_config(entry) for entry in settings.api.keys],
         max_body_bytes=settings.http.max_body_bytes,
