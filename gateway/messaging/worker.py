@@ -18,12 +18,16 @@ Per delivery, in this order:
    the transport acknowledge.
 
 Exactly once, and its one window: claims are made for the whole batch (one transaction).
-With ``completion="each"`` (the default) the ledger is completed right after each handler
-returns, so a worker killed mid-batch repeats at most the message whose handler had returned
-but was not yet recorded (microseconds). ``completion="batch"`` completes the whole batch in one
-transaction (much higher throughput on a database with durable commits) but a crash mid-batch
-repeats every handler of that batch that had already run: use it only where handlers are
-idempotent on the message id (partners that deduplicate, as the city system does).
+A handler's side effect and its ledger completion cannot share a transaction, so a crash in
+between repeats that handler; ``completion`` sets how wide that window is:
+- ``"group"`` (the default): each completion is handed to a group-commit thread
+  (:mod:`.completion`) as soon as its handler returns and is durable one flush later (a commit's
+  time), while the next handlers run; the batch is acked once all its completions are written.
+  A crash repeats only the handlers that returned during the flush in progress.
+- ``"each"``: completed synchronously after each handler (a window of one message, one commit
+  per message: the slowest).
+- ``"batch"``: one completion transaction per batch; a crash mid-batch repeats every handler of
+  that batch that had run. Only for handlers idempotent on the message id.
 
 Rules: error texts stored on the timeline are the error's code and ``detail`` (which the error
 tree keeps free of personal data); for unexpected exceptions only the class name is kept.
@@ -46,6 +50,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from gateway.domain.errors import ContractViolation, GatewayError, SignatureInvalid
 from gateway.domain.messages import Envelope
+from gateway.messaging.completion import CompletionFlusher
 from gateway.messaging.port import REASON_EXHAUSTED, Delivery, Disposition, Transport
 from gateway.store.evidence import EvidenceEntry
 from gateway.store.evidence_format import BodyPolicy
@@ -135,7 +140,7 @@ class Worker:
         lease: timedelta = timedelta(minutes=5),
         max_batch: int = 100,
         body_policy: BodyPolicy = "digest",
-        completion: Literal["each", "batch"] = "each",
+        completion: Literal["group", "each", "batch"] = "group",
     ) -> None:
         self.transport = transport
         self.verifier = verifier
@@ -148,6 +153,7 @@ class Worker:
         self.max_batch = max_batch
         self.body_policy = body_policy
         self.completion = completion
+        self._group: CompletionFlusher | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set (blocking)."""
@@ -175,17 +181,24 @@ class Worker:
                 to_claim.append(index)
         claims = self._claim([deliveries[i].envelope.message_id for i in to_claim])
         completions: list[tuple[str, dict[str, Any], str | None]] = []
+        submitted: list[int] = []
         for index in to_claim:
             delivery = deliveries[index]
             claim = claims.get(delivery.envelope.message_id)
             result, outcome = self._run(delivery, claim)
             results[index] = result
-            if outcome is not None and claim is not None:
-                completions.append((delivery.envelope.message_id, outcome, claim.token))
-                if self.completion == "each":
-                    self._complete(completions)
-                    completions = []
+            if outcome is None or claim is None:
+                continue
+            completion = (delivery.envelope.message_id, outcome, claim.token)
+            if self.completion == "group":
+                submitted.append(self._flusher().submit(completion))
+            elif self.completion == "each":
+                self._complete([completion])
+            else:
+                completions.append(completion)
         self._complete(completions)
+        if submitted:
+            self._flusher().wait(submitted[0], submitted[-1])
         final = [result for result in results if result is not None]
         self._record_events([event for result in final for event in result.events])
         entries = [result.evidence for result in final if result.evidence is not None]
@@ -254,6 +267,11 @@ class Worker:
             body_policy=self.body_policy,
         )
         return _Result(Disposition.ack(), [started, delivered], entry), outcome
+
+    def _flusher(self) -> CompletionFlusher:
+        if self._group is None:
+            self._group = CompletionFlusher(self._complete, name=self.consumer_name)
+        return self._group
 
     def _complete(self, completions: list[tuple[str, dict[str, Any], str | None]]) -> None:
         if not completions:

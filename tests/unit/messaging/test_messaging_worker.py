@@ -95,7 +95,7 @@ def evidence_count(stack: LocalStack) -> int:
         )
 
 
-@pytest.mark.parametrize("completion", ["each", "batch"])
+@pytest.mark.parametrize("completion", ["group", "each", "batch"])
 def test_success_acks_completes_the_ledger_and_writes_timeline_and_evidence(
     stack: LocalStack, completion: str
 ) -> None:
@@ -225,3 +225,45 @@ def test_a_message_unknown_to_the_store_is_still_handled(stack: LocalStack) -> N
     )[0]
     assert disposition.action == "ack"  # its timeline cannot be written; delivery goes on
     assert handler.calls["m-ghost"] == 1
+
+
+def test_group_commit_failure_keeps_the_batch_unacknowledged(stack: LocalStack) -> None:
+    class BrokenLedger(Ledger):
+        def complete_many(self, *args: object, **kwargs: object) -> list[str]:
+            raise RuntimeError("database went away")
+
+    worker = Worker(
+        FakeTransport(),  # type: ignore[arg-type]
+        stack.verifier,
+        BrokenLedger(stack.engine),
+        BatchTimeline(stack.engine),
+        stack.evidence,
+        {SYNC: Handler()},
+        "portal-sync",
+    )
+    with pytest.raises(RuntimeError, match="flush failed"):
+        worker.handle_batch([delivered(stack, "m-1")])
+    assert evidence_count(stack) == 0  # nothing recorded as delivered
+    ok = worker_for(stack, Handler())
+    assert ok.handle_batch([delivered(stack, "m-2")])[0].action == "ack"  # flusher per worker
+
+
+def test_completion_flusher_reports_only_its_own_failed_range() -> None:
+    from gateway.messaging.completion import CompletionFlusher
+
+    written: list[list[str]] = []
+
+    def write(items: list[tuple[str, dict[str, object], str | None]]) -> None:
+        if any(mid == "bad" for mid, _, _ in items):
+            raise RuntimeError("boom")
+        written.append([mid for mid, _, _ in items])
+
+    flusher = CompletionFlusher(write)  # type: ignore[arg-type]
+    first = flusher.submit(("a", {}, None))
+    flusher.wait(first, first)
+    bad = flusher.submit(("bad", {}, None))
+    with pytest.raises(RuntimeError):
+        flusher.wait(bad, bad)
+    later = flusher.submit(("c", {}, None))
+    flusher.wait(later, later)
+    assert written == [["a"], ["c"]]
