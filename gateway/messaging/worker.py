@@ -154,6 +154,8 @@ class Worker:
         self.body_policy = body_policy
         self.completion = completion
         self._group: CompletionFlusher | None = None
+        if completion == "group":
+            self._group = CompletionFlusher(self._complete, name=consumer_name)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set (blocking)."""
