@@ -152,3 +152,40 @@ class TtlCache(Generic[T]):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def procedure_to_portal(procedure: Procedure) -> dict[str, Any]:
+    """A record back in the LayThuTuc ``result`` shape (the inverse of ``procedure_from_portal``)."""
+    return {
+        "MATTHC": procedure.code,
+        "TENTTHC": procedure.name,
+        "MUCDO": procedure.level.value,
+        "CAPTHUCHIEN": procedure.tier,
+        "THOIHANGIAIQUYET": procedure.time_limit,
+        "LINHVUCTHUCHIEN": [{"MALINHVUC": f.code, "TENLINHVUC": f.name} for f in procedure.fields],
+        "TRINHTUTHUCHIEN": [{"BUOC": s.number, "NOIDUNG": s.content} for s in procedure.steps],
+        "CACHTHUCTHUCHIEN": [{"KENH": m.channel, "MOTA": m.description} for m in procedure.methods],
+        "THANHPHANHOSO": [
+            {
+                "MATHANHPHAN": c.code,
+                "TENGIAYTO": c.name,
+                "SOBANCHINH": c.originals,
+                "SOBANSAO": c.copies,
+            }
+            for c in procedure.components
+        ],
+        "KETQUATHUCHIEN": [{"MAKETQUA": r.code, "TENKETQUA": r.name} for r in procedure.results],
+        "CANCUPHAPLY": [
+            {"SOKYHIEU": b.reference, "TRICHYEU": b.summary} for b in procedure.legal_bases
+        ],
+        "COQUANTHUCHIEN": [{"MACOQUAN": a.code, "TENCOQUAN": a.name} for a in procedure.agencies],
+        "PHILEPHI": [
+            {
+                "MAPHILEPHI": f.code,
+                "TENPHILEPHI": f.name,
+                "MUCPHI": f.amount,
+                "LOAIPHILEPHI": str(int(f.kind)),
+            }
+            for f in procedure.fees
+        ],
+    }

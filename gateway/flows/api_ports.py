@@ -14,8 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.http import CallContext
+from adapters.portal.catalogue import procedure_to_portal
 from adapters.portal.port import PortalClient
-from adapters.portal.records import Procedure, ServiceLevel
 from adapters.portal.translate import dossier_from_portal, progress_from_portal
 from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.identifiers import DossierCode, ProcedureCode
@@ -23,7 +23,6 @@ from gateway.flows.dossiers import DossierFlows
 from gateway.flows.payments import PaymentFlows
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-_LEVELS = {ServiceLevel.FULL: "toan_trinh", ServiceLevel.PARTIAL: "mot_phan"}
 
 
 def national_time(moment: datetime | None) -> str | None:
@@ -74,27 +73,6 @@ class DossierService:
         return answer
 
 
-def procedure_json(procedure: Procedure) -> dict[str, Any]:
-    """A catalogue entry in the contract's ``Procedure`` shape (the portal's own names)."""
-    document: dict[str, Any] = {
-        "MATTHC": procedure.code,
-        "TENTTHC": procedure.name,
-        "MUCDO": _LEVELS[procedure.level],
-        "LINHVUCTHUCHIEN": [{"MALINHVUC": f.code, "TENLINHVUC": f.name} for f in procedure.fields],
-        "TRINHTUTHUCHIEN": "\n".join(f"Bước {s.number}: {s.content}" for s in procedure.steps),
-        "CACHTHUCTHUCHIEN": "\n".join(f"{m.channel}: {m.description}" for m in procedure.methods),
-        "THANHPHANHOSO": [
-            {"TENGIAYTO": c.name, "SOLUONG": c.originals + c.copies} for c in procedure.components
-        ],
-        "KETQUATHUCHIEN": [{"MAKETQUA": r.code, "TENKETQUA": r.name} for r in procedure.results],
-        "CANCUPHAPLY": "\n".join(f"{b.reference}: {b.summary}" for b in procedure.legal_bases),
-        "COQUANTHUCHIEN": "; ".join(a.name for a in procedure.agencies),
-        "PHILEPHI": [{"TENPHILEPHI": f.name, "SOTIEN": f.amount} for f in procedure.fees],
-        "fetchedAt": _now_iso(),
-    }
-    return {k: v for k, v in document.items() if v not in ("", [])}
-
-
 class ProcedureService:
     """``ProcedurePort``: the portal's catalogue, cached by the adapter."""
 
@@ -104,7 +82,7 @@ class ProcedureService:
     def get_procedure(self, procedure_code: str, ctx: ApiContext) -> dict[str, Any]:
         code = ProcedureCode.parse(procedure_code).to_national()
         procedure = self._portal.get_procedure(code.value, context=CallContext(ctx.correlation_id))
-        return procedure_json(procedure)
+        return procedure_to_portal(procedure)  # exactly the portal's LayThuTuc record
 
 
 class PaymentService:
