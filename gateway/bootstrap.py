@@ -34,6 +34,7 @@ from gateway.flows.dossiers import DossierFlows, DossierStates
 from gateway.flows.payment_ledger import SqlPaymentLedger
 from gateway.flows.payments import Beneficiary, PaymentFlows
 from gateway.keys import KeyStore
+from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.settings_model import PartnerSettings, Settings
 from gateway.store.db import make_engine, upgrade
 from gateway.store.evidence import EvidenceEntry, EvidenceLog
@@ -142,7 +143,9 @@ class Gateway:
 
     @cached_property
     def store(self) -> MessageStore:
-        return MessageStore(self.engine)
+        # the message store whose timeline writes are pipelined (a constant number of
+        # round trips per batch: the worker records several events per message)
+        return BatchTimeline(self.engine)
 
     @cached_property
     def recorder(self) -> EvidenceRecorder:
@@ -284,9 +287,9 @@ class Gateway:
 
     @cached_property
     def transport(self) -> Transport:
-        from gateway.ops.context import make_transport
+        from gateway.messaging.factory import make_transport
 
-        transport = make_transport(self.settings, self.engine)
+        transport = make_transport(self.settings.broker, self.engine)
         transport.declare()
         return transport
 

@@ -111,6 +111,8 @@ def start_worker_threads(gateway: Gateway, stop: threading.Event) -> list[thread
         settings.worker.consumer_name,
         body_policy="encrypted" if gateway.evidence_key else "digest",
         lease=timedelta(minutes=5),
+        max_batch=settings.worker.max_batch,
+        completion=settings.worker.completion,
     )
     threads = [
         threading.Thread(target=relay.run, args=(stop,), name="outbox-relay", daemon=True),

@@ -252,6 +252,8 @@ class WorkerSettings(Section):
     message_types: tuple[str, ...] = ()
     consumer_name: str = "tthc-worker"
     relay_batch_size: int = Field(200, ge=1, le=10_000)
+    max_batch: int = Field(100, ge=1, le=10_000)
+    completion: Literal["group", "each", "batch"] = "group"
 
 
 class Settings(Section):

@@ -73,25 +73,10 @@ class OpsContext:
 
 
 def make_transport(settings: Settings, engine: Engine) -> Transport:
-    """The configured transport: RabbitMQ with a broker URL, else the embedded queue."""
-    broker = settings.broker
-    retry = RetryPolicy(tuple(broker.retry_delays_seconds), broker.max_attempts)
-    if broker.embedded:
-        from gateway.messaging.embedded import EmbeddedTransport
+    """The configured transport (one place maps the ``broker`` section: messaging.factory)."""
+    from gateway.messaging.factory import make_transport as build
 
-        return EmbeddedTransport(engine, prefix=broker.topology_prefix, retry=retry)
-    from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport
-
-    return RabbitTransport(
-        RabbitSettings(
-            url=broker.url.get_secret_value(),
-            prefix=broker.topology_prefix,
-            retry=retry,
-            prefetch=broker.prefetch,
-            heartbeat=broker.heartbeat_seconds,
-            blocked_connection_timeout=broker.blocked_connection_timeout_seconds,
-        )
-    )
+    return build(settings.broker, engine)
 
 
 def evidence_key_of(settings: Settings) -> bytes | None:
