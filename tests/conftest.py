@@ -8,10 +8,14 @@ integration test never passes by not running.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 POSTGRES_URL = os.environ.get("TTHC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("TTHC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -44,3 +48,35 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
     return require_server(AMQP_URL, 5672, "RabbitMQ")
+
+
+@contextmanager
+def fresh_schema(postgres_url: str, *, prefix: str = "tthc_test", migrate: bool = True) -> Iterator[str]:
+    """A PostgreSQL schema of its own (migrated unless told not to), dropped afterwards.
+
+    Yields a URL whose connections use that schema (``search_path``), so tests and the
+    processes they start never see each other's rows.
+    """
+    from gateway.store.db import upgrade
+
+    schema = f"{prefix}_{secrets.token_hex(5)}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_url else "?"
+    url = f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
+    try:
+        if migrate:
+            upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    """A migrated schema of its own on the real PostgreSQL."""
+    with fresh_schema(postgres_url) as url:
+        yield url

@@ -106,19 +106,7 @@ def reconcile(
         elif status.amount != payment.amount:
             report = replace(report, mismatched=(*report.mismatched, payment.reference))
         elif ledger.mark_paid(payment.reference, "reconciliation"):
-            emit(
-                PaymentConfirmed(
-                    dossier_code=payment.dossier_code,
-                    reference=payment.reference,
-                    amount=status.amount,
-                    transaction_id=status.transaction_id,
-                    transaction_time=status.transaction_time,
-                    source="reconciliation",
-                    bank_code=status.bank_code,
-                    currency=status.currency,
-                    at=now,
-                )
-            )
+            emit(PaymentConfirmed.from_status(payment.dossier_code, status, at=now))
             report = replace(report, confirmed=(*report.confirmed, payment.reference))
         else:
             report = replace(report, already_finished=report.already_finished + 1)

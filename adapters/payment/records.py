@@ -151,6 +151,27 @@ class PaymentConfirmed:
     currency: str = "VND"
     at: datetime | None = None
 
+    @classmethod
+    def from_status(
+        cls,
+        dossier_code: str,
+        status: PaymentStatus,
+        source: Literal["callback", "reconciliation"] = "reconciliation",
+        at: datetime | None = None,
+    ) -> PaymentConfirmed:
+        """The event for a payment a QUERY found paid."""
+        return cls(
+            dossier_code=dossier_code,
+            reference=status.reference,
+            amount=status.amount,
+            transaction_id=status.transaction_id,
+            transaction_time=status.transaction_time,
+            source=source,
+            bank_code=status.bank_code,
+            currency=status.currency,
+            at=at,
+        )
+
     def message_body(self) -> dict[str, Any]:
         """The event per ``contracts/city/openapi.yaml`` (``PaymentConfirmedEvent``).
 

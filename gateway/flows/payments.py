@@ -167,16 +167,7 @@ class PaymentFlows:
             and row.state == "pending"
         ):
             self._announce_then_mark(
-                PaymentConfirmed(
-                    dossier_code=row.dossier_code,
-                    reference=reference,
-                    amount=status.amount,
-                    transaction_id=status.transaction_id,
-                    transaction_time=status.transaction_time,
-                    source="reconciliation",
-                    bank_code=status.bank_code,
-                    currency=status.currency,
-                ),
+                PaymentConfirmed.from_status(row.dossier_code, status),
                 via="query",
                 correlation_id=correlation_id,
             )
@@ -276,16 +267,7 @@ class PaymentFlows:
             )
             if status.state == PaymentState.PAID:
                 self._announce(
-                    PaymentConfirmed(
-                        dossier_code=row.dossier_code,
-                        reference=row.reference,
-                        amount=status.amount,
-                        transaction_id=status.transaction_id,
-                        transaction_time=status.transaction_time,
-                        source="reconciliation",
-                        bank_code=status.bank_code,
-                        currency=status.currency,
-                    ),
+                    PaymentConfirmed.from_status(row.dossier_code, status),
                     correlation_id=correlation_id,
                 )
         log.info(

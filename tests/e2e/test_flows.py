@@ -12,13 +12,14 @@ the city got each event exactly once, ...); the test fails on the first step tha
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pika
 import pytest
-import sqlalchemy as sa
 
 from gateway.demo import Demo
+from tests.conftest import fresh_schema
 from tests.e2e.stack import Stack, free_port, running
 
 pytestmark = pytest.mark.e2e
@@ -48,15 +49,9 @@ def test_flows_on_the_embedded_default(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def postgres_schema(postgres_url: str) -> str:
-    schema = f"tthc_e2e_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{postgres_url}?options=-csearch_path%3D{schema}"
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    with fresh_schema(postgres_url, prefix="tthc_e2e", migrate=False) as url:
+        yield url
 
 
 def _delete_topology(amqp_url: str, prefix: str) -> None:

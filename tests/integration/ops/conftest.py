@@ -10,33 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from gateway.keys import KeyStore
 from gateway.messaging.port import RetryPolicy
 from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport
 from gateway.ops.testing import Scenario
-from gateway.store import make_engine, upgrade
+from gateway.store import make_engine
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> Iterator[str]:
-    schema = f"tthc_ops_{secrets.token_hex(5)}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_url else "?"
-    url = f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
