@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY adapters ./adapters
 COPY mocks ./mocks
+COPY contracts ./contracts
 RUN python -m pip wheel --wheel-dir /wheels .
 
 FROM python:3.11-slim AS runtime
@@ -17,8 +18,10 @@ RUN groupadd --system tthc && useradd --system --gid tthc --home-dir /app --shel
 COPY --from=build /wheels /wheels
 RUN python -m pip install --no-cache-dir --no-index --find-links=/wheels tthc-gateway && rm -rf /wheels
 WORKDIR /app
+# config/default.yaml and the examples; mount the deployment's config/production.yaml
+# (TTHC_ENV=production refuses to start without it) and pass secrets as TTHC_* variables.
+# contracts/ ships inside the wheel.
 COPY config ./config
-COPY contracts ./contracts
 RUN mkdir -p /var/lib/tthc-gateway/keys && chown -R tthc:tthc /var/lib/tthc-gateway
 USER tthc
 EXPOSE 8080
