@@ -69,10 +69,15 @@ class Figures:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     first_error: str = ""
+    server_cpu: float = float("nan")  # seconds of the server process's CPU while measured
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_request_ms(self) -> float:
+        return self.server_cpu / self.ok * 1000 if self.ok else float("nan")
 
     def p(self, fraction: float) -> float:
         return percentile(sorted(self.latencies), fraction) * 1000
@@ -158,6 +163,15 @@ def dossier_requests(agency_code: str) -> Request:
 
 
 # -- processes ------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -397,20 +411,23 @@ def main() -> int:
         gateway_cli = [python, "-m", "gateway"]
         requests = dossier_requests("000.00.00.H26")
 
-        def measure(port: int) -> Figures:
+        def measure(port: int, server: subprocess.Popen[bytes]) -> Figures:
             load = {"expect": 202, "threads": options.threads}
             run_load(port, DOSSIERS, requests, count=options.warmup, seconds=60, **load)
-            return run_load(
+            before = cpu_seconds(server.pid)
+            figures = run_load(
                 port, DOSSIERS, requests, count=options.requests, seconds=options.seconds, **load
             )
+            figures.server_cpu = cpu_seconds(server.pid) - before
+            return figures
 
         with process(
             [python, __file__, "--serve-baseline", str(baseline_port)],
             env,
             var_dir / "baseline.log",
             listens(baseline_port),
-        ):
-            baseline = measure(baseline_port)
+        ) as baseline_server:
+            baseline = measure(baseline_port, baseline_server)
         with (
             process(
                 [*gateway_cli, "mocks", "--port", str(mocks_port)],
@@ -423,9 +440,9 @@ def main() -> int:
                 env,
                 var_dir / "serve.log",
                 answers_200(api_port, "/healthz"),
-            ),
+            ) as gateway_server,
         ):
-            gateway = measure(api_port)
+            gateway = measure(api_port, gateway_server)
             direct, close = direct_lookup(env)
             try:
                 through, alone = compare_lookups(
@@ -435,14 +452,17 @@ def main() -> int:
                 close()
 
     print("\nPOST /v1/dossiers (accepted = 202)")
-    print(f"{'':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'count':>7} {'errors':>6}")
+    print(
+        f"{'':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'count':>7} {'errors':>6} "
+        f"{'server CPU ms/req':>18}"
+    )
     for name, figures in (
         ("baseline connexion, no-op handler", baseline),
         ("gateway accept path", gateway),
     ):
         print(
             f"{name:34} {figures.rate:8.0f} {figures.p(0.5):8.2f} {figures.p(0.99):8.2f} "
-            f"{figures.ok:7d} {figures.errors:6d}"
+            f"{figures.ok:7d} {figures.errors:6d} {figures.cpu_per_request_ms:18.2f}"
         )
         if figures.first_error:
             print(f"  first error: {figures.first_error}")
