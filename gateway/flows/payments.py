@@ -270,7 +270,8 @@ class PaymentFlows:
                     PaymentConfirmed.from_status(row.dossier_code, status),
                     correlation_id=correlation_id,
                 )
-        log.info(
+        emit_log = log.info if report.checked or report.errors else log.debug
+        emit_log(
             "reconciliation run",
             checked=report.checked,
             confirmed=len(report.confirmed),

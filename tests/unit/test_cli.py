@@ -1,0 +1,60 @@
+"""The command line: a bad configuration stops start-up with one line, exit 2, no secret."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "TTHC_CONFIG_DIR": str(REPO / "config"), "TTHC_VAR_DIR": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_bad_config_stops_start_up_naming_the_key_without_the_secret(tmp_path: Path) -> None:
+    secret = "Sup3r-Secret-Do-Not-Print"
+    result = run(
+        "serve",
+        env={"TTHC_HTTP__PORT": "not-a-port", "TTHC_ADAPTERS__PORTAL__PASSWORD": secret, "TTHC_EVIDENCE__ENCRYPTION_KEY": secret},
+        tmp_path=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert sorted(lines) == [
+        "config error: evidence.encryption_key: Value error, must be 32 bytes, base64-encoded (AES-256-GCM key) "
+        "(from environment variable TTHC_EVIDENCE__ENCRYPTION_KEY)",
+        "config error: http.port: Input should be a valid integer, unable to parse string as an integer "
+        "(from environment variable TTHC_HTTP__PORT)",
+    ]
+    assert secret not in result.stdout + result.stderr
+
+
+def test_production_with_demo_credentials_refuses_to_start(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "default.yaml").write_text((REPO / "config" / "default.yaml").read_text())
+    (config / "production.yaml").write_text((REPO / "config" / "demo.yaml").read_text())
+    result = run("serve", env={"TTHC_CONFIG_DIR": str(config), "TTHC_ENV": "production"}, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "published demo credentials are refused" in result.stderr
+    assert "demo-portal-password" not in result.stderr
+
+
+def test_keys_generate_rotate_and_jwks(tmp_path: Path) -> None:
+    env = {"TTHC_KEYS__DIRECTORY": str(tmp_path / "keys")}
+    first = run("keys", "generate", env=env, tmp_path=tmp_path)
+    assert first.returncode == 0 and "active key: gw-" in first.stdout
+    rotated = run("keys", "rotate", env=env, tmp_path=tmp_path)
+    assert rotated.returncode == 0 and "rotated:" in rotated.stdout
+    jwks = run("keys", "jwks", env=env, tmp_path=tmp_path)
+    assert jwks.returncode == 0 and jwks.stdout.count('"kid"') == 2 and '"d"' not in jwks.stdout
