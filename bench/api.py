@@ -236,7 +236,8 @@ def process(
         deadline = time.monotonic() + 60
         while True:
             if child.poll() is not None:
-                raise RuntimeError(f"{' '.join(args)} exited; see {log}")
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{' '.join(args)} exited; the end of its output:\n{tail}")
             try:
                 if ready():
                     break
