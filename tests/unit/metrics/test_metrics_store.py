@@ -1,4 +1,7 @@
-"""The store collector against a real migrated SQLite store with messages in known states."""
+"""The store collector against a real migrated store with messages in known states.
+
+Each test runs on SQLite and, marked ``integration``, on PostgreSQL (a schema of its own).
+"""
 
 from __future__ import annotations
 
@@ -33,9 +36,10 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    stack = local_stack(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalStack]:
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    stack = local_stack(tmp_path, url)
     yield stack
     stack.evidence.close()
     stack.engine.dispose()
