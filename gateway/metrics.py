@@ -41,7 +41,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.http import CallOutcome
-from gateway.api.metrics import LATENCY_BUCKETS
 from gateway.domain.messages import MessageStatus, MessageType
 from gateway.logging import get_logger
 from gateway.store.db import read_tx, utcnow
@@ -56,6 +55,9 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+
+#: Partner calls: from a fast lookup to a read timeout (the partners' default is 10 s).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 ClientT = TypeVar("ClientT")
 EventKey = tuple[str, str]  # (message type, event kind)
