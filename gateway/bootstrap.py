@@ -35,6 +35,7 @@ from gateway.flows.payment_ledger import SqlPaymentLedger
 from gateway.flows.payments import Beneficiary, PaymentFlows
 from gateway.keys import KeyStore
 from gateway.messaging.batch_timeline import BatchTimeline
+from gateway.metrics import PartnerCallMetrics, observe_partner_calls
 from gateway.settings_model import PartnerSettings, Settings
 from gateway.store.db import make_engine, upgrade
 from gateway.store.evidence import EvidenceEntry, EvidenceLog
@@ -128,6 +129,10 @@ class Gateway:
     metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     @cached_property
+    def partner_calls(self) -> PartnerCallMetrics:
+        return PartnerCallMetrics(self.metrics)
+
+    @cached_property
     def signer(self) -> EnvelopeSigner:
         return EnvelopeSigner(self.keystore)
 
@@ -199,7 +204,7 @@ class Gateway:
             failure_threshold=portal.circuit_failure_threshold,
             reset_after=portal.circuit_reset_seconds,
         )
-        return build_portal_client(config, self.recorder)
+        return observe_partner_calls(build_portal_client(config, self.recorder), self.partner_calls)
 
     @cached_property
     def payment_client(self) -> PaymentClient:
@@ -210,7 +215,7 @@ class Gateway:
             secret=payment.secret.get_secret_value(),
             scheme=payment.scheme,
         )
-        return PaymentClient(config, self.recorder)
+        return observe_partner_calls(PaymentClient(config, self.recorder), self.partner_calls)
 
     @cached_property
     def population(self) -> PopulationClient:
@@ -226,7 +231,7 @@ class Gateway:
             xroad_client=self._xroad_client(),
             token_url=population.token_url,
         )
-        return PopulationClient(config, self.recorder)
+        return observe_partner_calls(PopulationClient(config, self.recorder), self.partner_calls)
 
     def _xroad_client(self) -> str:
         x = self.settings.adapters.portal.xroad
@@ -238,13 +243,14 @@ class Gateway:
         config = WarehouseConfig(
             http=http_config("warehouse", warehouse), max_file_bytes=warehouse.max_file_bytes
         )
-        return WarehouseClient(config, self.recorder)
+        return observe_partner_calls(WarehouseClient(config, self.recorder), self.partner_calls)
 
     @cached_property
     def city(self) -> CityClient:
-        return CityClient(
+        city = CityClient(
             CityConfig(http=http_config("city", self.settings.adapters.city)), self.recorder
         )
+        return observe_partner_calls(city, self.partner_calls)
 
     # -- flows ------------------------------------------------------------------------
 

@@ -70,7 +70,9 @@ def keys_generate() -> None:
     """Create the first signing key if the key directory has none (idempotent)."""
     settings = load()
     store = open_keystore(settings)
-    typer.echo(f"active key: {store.active().kid} ({store.active().algorithm}) in {store.directory}")
+    typer.echo(
+        f"active key: {store.active().kid} ({store.active().algorithm}) in {store.directory}"
+    )
 
 
 @keys_app.command("rotate")
@@ -162,11 +164,21 @@ def worker_command() -> None:
     stop = threading.Event()
     stop_on_signals(stop)
     threads = start_worker_threads(gateway, stop)
+    metrics_server = None
+    if settings.worker.metrics_port:
+        from gateway.metrics import start_metrics_server
+
+        metrics_server, _ = start_metrics_server(
+            gateway.metrics, settings.worker.metrics_host, settings.worker.metrics_port
+        )
     try:
         while not stop.wait(1.0):
             if not all(thread.is_alive() for thread in threads):
                 fail("a worker thread stopped unexpectedly; see the log above")
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
@@ -216,7 +228,9 @@ def _answers(url: str) -> bool:
 def demo_command(
     gateway_url: Annotated[str, typer.Option(help="the gateway's base URL")] = "",
     mocks_url: Annotated[str, typer.Option(help="the mocks' base URL")] = "",
-    start: Annotated[bool, typer.Option(help="start a stack (tthc-gateway run) if none answers")] = True,
+    start: Annotated[
+        bool, typer.Option(help="start a stack (tthc-gateway run) if none answers")
+    ] = True,
 ) -> None:
     """Drive flows 1-6 through a running stack (or start one) and print what happened."""
     import os
@@ -248,7 +262,9 @@ def demo_command(
                 fail(f"the stack did not start; see {var_dir}/stack.log")
             time.sleep(0.3)
     try:
-        steps = Demo(gateway_url=gateway_url, mocks_url=mocks_url, agency_code=settings.agency.code).run()
+        steps = Demo(
+            gateway_url=gateway_url, mocks_url=mocks_url, agency_code=settings.agency.code
+        ).run()
     finally:
         if stack is not None:
             stack.terminate()
@@ -258,7 +274,14 @@ def demo_command(
         table.add_column(column)
     for step in steps:
         outcome = "[green]ok[/green]" if step.ok else f"[red]{step.outcome}[/red]"
-        table.add_row(step.flow, step.name, step.partner, outcome, f"{step.seconds:.2f} s", step.message_id[:36])
+        table.add_row(
+            step.flow,
+            step.name,
+            step.partner,
+            outcome,
+            f"{step.seconds:.2f} s",
+            step.message_id[:36],
+        )
     Console(width=160).print(table)
     failed = [step for step in steps if not step.ok]
     if failed:
@@ -269,14 +292,16 @@ def demo_command(
 @app.command("mocks")
 def mocks_command(
     host: Annotated[str, typer.Option(help="address to listen on")] = "",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="port (default from config)")] = 0,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port (0: from config)")] = 0,
 ) -> None:
     """Serve every mock partner on one port (/portal, /payment, /population, /warehouse, /city)."""
     from gateway.bootstrap import mock_settings
     from mocks.server import serve
 
     settings = load()
-    serve(mock_settings(settings), host=host or settings.mocks.host, port=port or settings.mocks.port)
+    serve(
+        mock_settings(settings), host=host or settings.mocks.host, port=port or settings.mocks.port
+    )
 
 
 def main() -> None:

@@ -254,6 +254,8 @@ class WorkerSettings(Section):
     relay_batch_size: int = Field(200, ge=1, le=10_000)
     max_batch: int = Field(100, ge=1, le=10_000)
     completion: Literal["group", "each", "batch"] = "group"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9108, ge=0, le=65535)  # 0: no metrics server in the worker
 
 
 class Settings(Section):

@@ -68,7 +68,9 @@ def _retrieve(uri: str) -> Resource[Any]:
 
 @cache
 def _registry() -> Registry[Any]:
-    return Registry(retrieve=_retrieve)  # type: ignore[call-arg]
+    schemas = sorted(contract_path("portal/schemas").glob("*.json"))
+    known = [(path.resolve().as_uri(), _retrieve(path.resolve().as_uri())) for path in schemas]
+    return Registry(retrieve=_retrieve).with_resources(known).crawl()  # type: ignore[call-arg]
 
 
 @cache

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from adapters.http import CallContext
 from adapters.portal.catalogue import procedure_to_portal
 from adapters.portal.port import PortalClient
-from adapters.portal.translate import dossier_from_portal, progress_from_portal
 from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.identifiers import DossierCode, ProcedureCode
 from gateway.flows.dossiers import DossierFlows
@@ -41,7 +40,8 @@ class DossierService:
         self._portal = portal
 
     def sync_dossier(self, record: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:
-        dossier_from_portal(record, where="body")  # the portal's own contract, before queueing
+        # the body was validated against the portal's own record schema by the API (the
+        # gateway contract $refs it); the flows parse the identifiers and the transition
         accepted = self._flows.sync(record, correlation_id=ctx.correlation_id)
         return {"messageId": accepted.message_id, "status": "accepted"}
 
@@ -49,7 +49,6 @@ class DossierService:
         self, dossier_code: str, progress: Mapping[str, Any], ctx: ApiContext
     ) -> dict[str, Any]:
         document = {**progress, "MaHoSo": progress.get("MaHoSo", dossier_code)}
-        progress_from_portal(document, where="body")
         accepted = self._flows.progress(dossier_code, document, correlation_id=ctx.correlation_id)
         return {"messageId": accepted.message_id, "status": "accepted"}
 
@@ -113,7 +112,6 @@ class CallbackService:
     def portal_dossier_submitted(
         self, record: Mapping[str, Any], ctx: ApiContext
     ) -> dict[str, Any]:
-        dossier_from_portal(record, where="body")
         accepted = self._dossiers.submitted_on_portal(record, correlation_id=ctx.correlation_id)
         # a repeated push answers the same message id: the dossier is delivered once
         return {"messageId": accepted.message_id, "status": "accepted"}

@@ -20,6 +20,8 @@ Rules:
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -112,10 +114,34 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     raise ConfigError(f"database.url: unsupported database {backend!r} (sqlite or postgresql)")
 
 
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def _write_lock(engine: Engine) -> threading.RLock | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    with _GUARD:
+        lock = _WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITE_LOCKS[engine] = threading.RLock()
+        return lock
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: commits on success, rolls back on error."""
-    with engine.begin() as connection:
+    """A write transaction: commits on success, rolls back on error.
+
+    On SQLite the writers of one process take turns on an in-process lock (SQLite admits
+    one writer at a time; without the lock, waiting writers sleep in SQLite's busy
+    handler for 1-100 ms per try, which is where the accept path's p99 went).
+    """
+    lock = _write_lock(engine)
+    if lock is None:
+        with engine.begin() as connection:
+            yield connection
+        return
+    with lock, engine.begin() as connection:
         yield connection
 
 

@@ -35,7 +35,9 @@ async def readyz() -> Response | JsonAnswer:
 
 async def metrics() -> Response:
     registry = current_runtime().services.metrics_registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # collectors may read the database (message and outbox figures): off the event loop
+    exposition = await run_in_threadpool(generate_latest, registry)
+    return Response(exposition, media_type=CONTENT_TYPE_LATEST)
 
 
 async def jwks() -> JsonAnswer:
