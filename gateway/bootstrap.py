@@ -163,7 +163,7 @@ class Gateway:
 
     @cached_property
     def acceptor(self) -> Acceptor:
-        return Acceptor(self.signer, self.store, self.recorder)
+        return Acceptor(self.signer, self.store)
 
     # -- partners ---------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from gateway.bootstrap import Gateway, mock_settings
+from gateway.flows.acceptor import acceptance_evidence
 from gateway.flows.delivery import city_handlers, portal_handlers
 from gateway.flows.portal_push import PortalPushVerifier
 from gateway.logging import get_logger
@@ -100,7 +101,14 @@ def start_worker_threads(gateway: Gateway, stop: threading.Event) -> list[thread
     """The outbox relay, one consumer per process, and the periodic jobs, as threads."""
     settings = gateway.settings
     gateway.transport.declare()
-    relay = OutboxRelay(gateway.store, gateway.transport, settings.worker.relay_batch_size)
+    relay = OutboxRelay(
+        gateway.store,
+        gateway.transport,
+        settings.worker.relay_batch_size,
+        on_published=acceptance_evidence(
+            gateway.evidence.append_many, "encrypted" if gateway.evidence_key else "digest"
+        ),
+    )
     worker = Worker(
         gateway.transport,
         gateway.verifier,

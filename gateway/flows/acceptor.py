@@ -8,22 +8,33 @@ Rules:
   however often the same event arrives; ``accept`` then returns ``created=False`` —
   also when the repeat carries other bytes (a re-push with edited fields, a payment
   learnt by another path): the first version stands and is the one delivered.
-- What the gateway accepted is also written to the evidence log (``in``), bodies with
-  personal data encrypted (the evidence policy is the recorder's).
+- What the gateway accepted is written to the evidence log (``in``) by the outbox relay,
+  in batches, once the broker has it (:func:`acceptance_evidence`): the request path does
+  one write transaction for the message, and a crash cannot lose the record (the row stays
+  in the outbox until it is written). The envelope's headers carry what that record needs
+  (``x-source``, ``x-dossier-code``); they are metadata, not covered by the signature.
+- ``within`` lets a flow check and update its own state in the message's transaction.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from gateway.domain.errors import Conflict
-from gateway.domain.exchange import Exchange, ExchangeRecorder
-from gateway.domain.messages import MessageType
+from gateway.domain.messages import Envelope, MessageType
 from gateway.envelope import EnvelopeSigner
+from gateway.store.evidence import EvidenceEntry
+from gateway.store.evidence_format import BodyPolicy
 from gateway.store.messages import MessageStore
+
+HEADER_SOURCE = "x-source"
+HEADER_DOSSIER = "x-dossier-code"
 
 #: namespace for message ids derived from business keys (uuid5)
 MESSAGE_ID_NAMESPACE = uuid.UUID("8f1d3c52-6a0e-4d4b-9a57-2b7f3f0c8e11")
@@ -47,12 +58,9 @@ class Accepted:
 class Acceptor:
     """Signs and stores messages for the relay to publish."""
 
-    def __init__(
-        self, signer: EnvelopeSigner, store: MessageStore, recorder: ExchangeRecorder
-    ) -> None:
+    def __init__(self, signer: EnvelopeSigner, store: MessageStore) -> None:
         self._signer = signer
         self._store = store
-        self._recorder = recorder
 
     def accept(
         self,
@@ -63,37 +71,55 @@ class Acceptor:
         dossier_code: str | None,
         message_id: str | None = None,
         source: str = "city",
-        personal: bool = True,
+        within: Callable[[Connection, str], None] | None = None,
     ) -> Accepted:
         body = json_bytes(document)
         derived = message_id is not None
         message_id = message_id or str(uuid.uuid4())
+        headers = {HEADER_SOURCE: source}
+        if dossier_code:
+            headers[HEADER_DOSSIER] = dossier_code
         envelope = self._signer.sign(
             message_id=message_id,
             type=message_type.value,
             recipient=message_type.recipient,
             body=body,
             correlation_id=correlation_id,
+            headers=headers,
         )
+        guard = None if within is None else (lambda connection: within(connection, message_id))
         try:
             created = self._store.accept(
-                envelope, dossier_code=dossier_code, partner=message_type.recipient
+                envelope, dossier_code=dossier_code, partner=message_type.recipient, within=guard
             )
         except Conflict:
             if not derived:
                 raise
             return Accepted(message_id, created=False)
-        if created:
-            self._recorder.record(
-                Exchange(
-                    partner=source,
-                    operation=f"accept:{message_type.value}",
-                    direction="in",
-                    body=body,
-                    correlation_id=correlation_id,
-                    message_id=message_id,
-                    dossier_code=dossier_code or "",
-                    personal=personal,
-                )
-            )
         return Accepted(message_id, created)
+
+
+def acceptance_evidence(
+    append_many: Callable[[Sequence[EvidenceEntry]], object], policy: BodyPolicy
+) -> Callable[[Sequence[Envelope]], None]:
+    """The relay's ``on_published``: one ``in`` evidence record per accepted message."""
+
+    def record(envelopes: Sequence[Envelope]) -> None:
+        append_many(
+            [
+                EvidenceEntry(
+                    direction="in",
+                    partner=envelope.headers.get(HEADER_SOURCE, "unknown"),
+                    body=envelope.body,
+                    message_id=envelope.message_id,
+                    correlation_id=envelope.correlation_id,
+                    dossier_code=envelope.headers.get(HEADER_DOSSIER),
+                    signature=envelope.jws,
+                    body_policy=policy,
+                    at=envelope.timestamp,
+                )
+                for envelope in envelopes
+            ]
+        )
+
+    return record

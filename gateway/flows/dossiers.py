@@ -7,8 +7,9 @@ Rules:
   transition is refused here, with both statuses named, and nothing is queued.
   The first status the gateway sees for a dossier may be any status (dossiers created
   before the gateway existed).
-- The state is advanced only after the message is stored, with a compare-and-set on the
-  previous status, so two concurrent syncs cannot both pass the check from one status.
+- The check, the message and the new state are one transaction (the state row is locked
+  on PostgreSQL; SQLite has one writer), so two concurrent syncs cannot both pass the
+  check from one status, and a refused change leaves nothing behind.
 - Inbound (the portal's push of a dossier submitted online): the message id is derived
   from ``MaHoSo``, so a repeated push is stored once and delivered to the city once.
 """
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from gateway.domain.errors import Conflict, InvalidInput
@@ -28,7 +29,7 @@ from gateway.domain.messages import MessageType
 from gateway.domain.status import DossierStatus, check_transition
 from gateway.flows.acceptor import Accepted, Acceptor, derived_message_id
 from gateway.flows.tables import dossier_states
-from gateway.store.db import read_tx, utcnow, write_tx
+from gateway.store.db import read_tx, utcnow
 
 
 class DossierStates:
@@ -44,33 +45,32 @@ class DossierStates:
             ).scalar_one_or_none()
         return None if status is None else DossierStatus(status)
 
-    def advance(
-        self, dossier_code: str, previous: DossierStatus | None, new: DossierStatus, message_id: str
+    @staticmethod
+    def check_and_advance(
+        connection: Connection, dossier_code: str, new: DossierStatus, message_id: str
     ) -> None:
-        """Compare-and-set from ``previous`` to ``new``; Conflict if someone moved it meanwhile."""
-        now = utcnow()
-        with write_tx(self._engine) as connection:
-            if previous is None:
-                try:
+        """In the caller's transaction: refuse an illegal change, else record ``new``."""
+        query = select(dossier_states.c.status).where(dossier_states.c.dossier_code == dossier_code)
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        current = connection.execute(query).scalar_one_or_none()
+        values = {"status": int(new), "last_message_id": message_id, "updated_at": utcnow()}
+        if current is None:
+            try:
+                with connection.begin_nested():
                     connection.execute(
-                        dossier_states.insert().values(
-                            dossier_code=dossier_code,
-                            status=int(new),
-                            last_message_id=message_id,
-                            updated_at=now,
-                        )
+                        dossier_states.insert().values(dossier_code=dossier_code, **values)
                     )
-                    return
-                except IntegrityError:
-                    raise _moved(dossier_code) from None
-            result = connection.execute(
+            except IntegrityError:
+                raise _moved(dossier_code) from None
+            return
+        check_transition(DossierStatus(current), new, dossier_code=dossier_code)
+        if current != int(new):
+            connection.execute(
                 update(dossier_states)
                 .where(dossier_states.c.dossier_code == dossier_code)
-                .where(dossier_states.c.status == int(previous))
-                .values(status=int(new), last_message_id=message_id, updated_at=now)
+                .values(**values)
             )
-            if result.rowcount != 1:
-                raise _moved(dossier_code)
 
 
 def _moved(dossier_code: str) -> Conflict:
@@ -125,15 +125,15 @@ class DossierFlows:
         status: DossierStatus,
         correlation_id: str,
     ) -> Accepted:
-        current = self._states.current(code.value)
-        if current is not None:
-            check_transition(current, status, dossier_code=code.value)
-        accepted = self._acceptor.accept(
-            message_type, dict(document), correlation_id=correlation_id, dossier_code=code.value
+        return self._acceptor.accept(
+            message_type,
+            dict(document),
+            correlation_id=correlation_id,
+            dossier_code=code.value,
+            within=lambda connection, message_id: self._states.check_and_advance(
+                connection, code.value, status, message_id
+            ),
         )
-        if current != status or current is None:
-            self._states.advance(code.value, current, status, accepted.message_id)
-        return accepted
 
     def submitted_on_portal(self, record: Mapping[str, Any], *, correlation_id: str) -> Accepted:
         """A dossier a citizen submitted on the portal: queue it for the city, once."""

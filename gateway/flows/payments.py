@@ -236,7 +236,6 @@ class PaymentFlows:
             dossier_code=event.dossier_code,
             message_id=derived_message_id("payment-confirmed", event.reference),
             source="payment",
-            personal=False,
         )
         self.ledger.set_announced(event.reference, accepted.message_id, event.transaction_id)
         return accepted.message_id

@@ -8,13 +8,16 @@ Rules:
 - A message committed but never published (the process died right after the commit) is still in
   the outbox: the relay of the next start publishes it.
 - A failed publish is logged and retried with backoff; the relay never drops a row.
+- ``on_published`` (optional) runs after the broker confirmed a batch and before the batch
+  is marked published: the composition root writes the evidence of the accepted messages
+  there, in one batch, durably (a crash before it re-publishes the batch and writes it then).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -47,6 +50,7 @@ class OutboxRelay:
         lease: timedelta = timedelta(seconds=30),
         idle_wait: float = 0.05,
         backoff: Sequence[float] = (0.2, 0.5, 1.0, 2.0, 5.0),
+        on_published: Callable[[Sequence[Envelope]], object] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"relay batch_size must be >= 1, got {batch_size}")
@@ -56,6 +60,7 @@ class OutboxRelay:
         self.lease = lease
         self.idle_wait = idle_wait
         self.backoff = tuple(backoff)
+        self.on_published = on_published
         self._wake = threading.Event()
         self.published = 0
 
@@ -72,6 +77,8 @@ class OutboxRelay:
         if not envelopes:
             return 0
         self.transport.publish(envelopes)
+        if self.on_published is not None:
+            self.on_published(envelopes)
         self.store.mark_published([envelope.message_id for envelope in envelopes])
         self.published += len(envelopes)
         return len(envelopes)

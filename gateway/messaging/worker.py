@@ -267,6 +267,8 @@ class Worker:
             body=envelope.body,
             message_id=mid,
             correlation_id=envelope.correlation_id,
+            # metadata the acceptor put in the headers (not signed), for evidence by dossier
+            dossier_code=envelope.headers.get("x-dossier-code"),
             signature=envelope.jws,
             body_policy=self.body_policy,
         )

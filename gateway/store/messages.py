@@ -20,7 +20,7 @@ Rules:
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -66,12 +66,26 @@ class MessageStore:
 
     # -- accepting ---------------------------------------------------------------
 
-    def accept(self, envelope: Envelope, *, dossier_code: str | None, partner: str) -> bool:
+    def accept(
+        self,
+        envelope: Envelope,
+        *,
+        dossier_code: str | None,
+        partner: str,
+        within: Callable[[Connection], None] | None = None,
+    ) -> bool:
         """Record a new message, its outbox row and ``accepted``, atomically.
 
         Returns True when recorded now, False when this exact message was already there.
+        ``within`` runs first in the same transaction (a caller's own check-and-update
+        that must stand or fall with the message); if it raises, nothing is recorded.
         """
-        return self.accept_many([Acceptance(envelope, dossier_code, partner)]) == 1
+        if within is None:
+            return self.accept_many([Acceptance(envelope, dossier_code, partner)]) == 1
+        by_id = {envelope.message_id: Acceptance(envelope, dossier_code, partner)}
+        with write_tx(self.engine) as connection:
+            within(connection)
+            return self._accept_in(connection, by_id) == 1
 
     def accept_many(self, items: Sequence[Acceptance]) -> int:
         """Accept a batch in one transaction; returns how many were new."""

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from gateway.domain.exchange import ListRecorder
 from gateway.flows.acceptor import Acceptor
 from gateway.testing import LocalStack, local_stack
 
@@ -15,10 +14,5 @@ def stack(tmp_path: Path) -> LocalStack:
 
 
 @pytest.fixture
-def recorder() -> ListRecorder:
-    return ListRecorder()
-
-
-@pytest.fixture
-def acceptor(stack: LocalStack, recorder: ListRecorder) -> Acceptor:
-    return Acceptor(stack.signer, stack.store, recorder)
+def acceptor(stack: LocalStack) -> Acceptor:
+    return Acceptor(stack.signer, stack.store)
