@@ -19,6 +19,7 @@ Rules of the operations:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -59,7 +60,7 @@ class SyncOutcome:
     message: str  # the portal's own message
 
 
-class PortalService:
+class PortalService(ABC):
     """The operations, binding-independent; subclasses implement :meth:`_call`."""
 
     def __init__(self, config: PortalConfig) -> None:
@@ -73,6 +74,7 @@ class PortalService:
         )
 
     # -- the binding's one method ---------------------------------------------------------
+    @abstractmethod
     def _call(
         self,
         service: str,
@@ -83,7 +85,7 @@ class PortalService:
         personal: bool,
         idempotent: bool,
     ) -> PortalAnswer:
-        raise NotImplementedError
+        """Send one service call over the binding; answer the portal's reply."""
 
     def _checked(self, service: str, params: dict[str, Any], **kwargs: Any) -> PortalAnswer:
         answer = self._call(service, params, **kwargs)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from portal_harness import PortalHarness, make_harness
-from portal_samples import sample_dossier
 
+from adapters.portal.testing import sample_dossier
 from gateway.domain.errors import (
     UpstreamMalformed,
     UpstreamRejected,

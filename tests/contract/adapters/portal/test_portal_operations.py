@@ -9,7 +9,6 @@ from datetime import datetime
 import pytest
 from lxml import etree
 from portal_harness import PortalHarness
-from portal_samples import VN, sample_dossier, sample_progress
 
 from adapters.http import CallContext
 from adapters.portal import DossierNotOnPortal, PortalRejected, ServiceLevel
@@ -24,6 +23,7 @@ from adapters.portal.records import (
     SupplementRequest,
     SupplementState,
 )
+from adapters.portal.testing import VN, sample_dossier, sample_progress
 from gateway.domain.errors import IdentifierError, IllegalTransition, NotFound
 from gateway.domain.status import DossierStatus
 

@@ -14,10 +14,10 @@ import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from portal_harness import IN_PROCESS_BASE, portal_config
-from portal_samples import sample_dossier, sample_progress
 
 from adapters.portal import build_portal_client
 from adapters.portal.port import PortalClient
+from adapters.portal.testing import sample_dossier, sample_progress
 from gateway.domain.errors import (
     ContractViolation,
     GatewayError,

@@ -1,4 +1,7 @@
-"""Sample records for the portal contract tests (personal data invented)."""
+"""Sample portal records for tests, shipped with the adapter (like ``gateway.testing``).
+
+Valid records like the contract's example; personal data invented.
+"""
 
 from __future__ import annotations
 
