@@ -13,6 +13,9 @@ Rules:
   ``in_progress`` (the API answers 409). :meth:`save` stores the response;
   :meth:`abandon` drops a reservation whose work failed, so the key can be retried.
 - Records expire (``ttl``); an expired record is as good as absent and is replaced.
+- A reservation without a stored answer lives only ``reservation`` (2 min, far beyond any
+  request's deadline): a process that died between ``begin`` and ``save`` leaves the key
+  retryable after that, not blocked with ``in_progress`` for the whole ``ttl``.
 """
 
 from __future__ import annotations
@@ -58,9 +61,16 @@ class IdempotencyResult:
 class IdempotencyStore:
     """Idempotency records on one engine (see the module rules)."""
 
-    def __init__(self, engine: Engine, *, ttl: timedelta = timedelta(hours=24)) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        ttl: timedelta = timedelta(hours=24),
+        reservation: timedelta = timedelta(minutes=2),
+    ) -> None:
         self.engine = engine
         self.ttl = ttl
+        self.reservation = reservation
 
     def lookup(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
         """What is stored for (caller, key), compared with ``request_hash``."""
@@ -110,7 +120,7 @@ class IdempotencyStore:
                     response_body=None,
                     response_headers=None,
                     created_at=now,
-                    expires_at=now + self.ttl,
+                    expires_at=now + self.reservation,
                 )
                 .returning(idempotency.c.key)
             ).first()

@@ -100,3 +100,16 @@ def test_append_only_tables_refuse_update_and_delete(engine: Engine, statement: 
     with pytest.raises(DatabaseError, match="append-only"), engine.begin() as connection:
         connection.execute(text(statement))
     assert len(AuditTrail(engine).list()) == 1
+
+
+def test_a_reservation_left_by_a_dead_process_frees_the_key_after_its_lease(engine: Engine) -> None:
+    records = IdempotencyStore(
+        engine, ttl=timedelta(hours=24), reservation=timedelta(milliseconds=50)
+    )
+    assert records.begin("city", "k", "h").state == "miss"  # ... and the process dies here
+    assert records.begin("city", "k", "h").state == "in_progress"
+    time.sleep(0.07)
+    assert records.begin("city", "k", "h").state == "miss"  # retryable, not blocked for a day
+    records.save("city", "k", "h", status=202, body=b"{}")
+    time.sleep(0.07)
+    assert records.begin("city", "k", "h").state == "hit"  # a saved answer lives the whole ttl
