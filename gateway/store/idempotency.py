@@ -120,7 +120,7 @@ class IdempotencyStore:
                     response_body=None,
                     response_headers=None,
                     created_at=now,
-                    expires_at=now + self.reservation,
+                    expires_at=now + min(self.reservation, self.ttl),
                 )
                 .returning(idempotency.c.key)
             ).first()
