@@ -56,6 +56,11 @@ def main() -> None:
 
     def handler(envelope: Envelope) -> dict[str, str]:
         if envelope.message_id == config["slow_id"] and not marker.exists():
+            # The default ledger completion ("group") commits finished handlers from a
+            # background thread; a crash repeats only those whose commit is in flight (a
+            # few ms, documented). Give that commit time before announcing the kill point,
+            # so the test measures the crash mid-handler and not that window under load.
+            time.sleep(0.5)
             marker.write_text("in the handler")
             time.sleep(60)  # killed here
         with engine.begin() as connection:
