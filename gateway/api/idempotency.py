@@ -10,17 +10,22 @@ Rules (the records live behind :class:`IdempotencyPort`, keyed by caller and key
   ``in_progress``: ``409 idempotency_key_in_progress``.
 - Only answers the handler returned with a status below 500 are stored; an exception or
   a 5xx abandons the reservation so the caller may retry.
-- Store calls run in a worker thread.
+- The answer is held back until its record is committed: a client that got the answer
+  can retry with the key and get it again (on SQLite the record shares a group-commit
+  transaction with concurrent requests' writes; see ``gateway.store.group_commit``).
+- ``begin``/``save`` are handed to the store as futures (``begin_soon``/``save_soon``)
+  awaited on the loop, no thread-pool hop; ``abandon`` (rare) runs in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.ports import IdempotencyPort
+from gateway.api.ports import IdempotencyOutcome, IdempotencyPort
 from gateway.api.runtime import ApiRuntime
 from gateway.api.security import BODY_EXTENSION
 from gateway.domain.errors import Conflict, ContractViolation
@@ -65,7 +70,9 @@ class IdempotencyMiddleware:
             return
         body = scope.get("extensions", {}).get(BODY_EXTENSION, b"")
         fingerprint = request_hash("POST", scope.get("path", ""), body)
-        outcome = await run_in_threadpool(store.begin, caller, key, fingerprint)
+        outcome: IdempotencyOutcome = await asyncio.wrap_future(
+            store.begin_soon(caller, key, fingerprint)
+        )
         if outcome.state == "mismatch":
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request.",
@@ -92,7 +99,7 @@ class IdempotencyMiddleware:
     ) -> None:
         status = 500
         headers: dict[str, str] = {}
-        chunks: list[bytes] = []
+        held: list[Message] = []
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -102,9 +109,7 @@ class IdempotencyMiddleware:
                     text = bytes(name).decode("latin-1").lower()
                     if text in KEPT_HEADERS:
                         headers[text] = bytes(value).decode("latin-1")
-            elif message["type"] == "http.response.body":
-                chunks.append(bytes(message.get("body", b"")))
-            await send(message)
+            held.append(message)
 
         try:
             await self.app(scope, receive, capture)
@@ -113,13 +118,17 @@ class IdempotencyMiddleware:
             raise
         if status >= 500:
             await run_in_threadpool(store.abandon, *record)
-            return
-        caller, key, fingerprint = record
-        await run_in_threadpool(
-            lambda: store.save(
-                caller, key, fingerprint, status=status, body=b"".join(chunks), headers=headers
+        else:
+            caller, key, fingerprint = record
+            body = b"".join(
+                bytes(m.get("body", b"")) for m in held if m["type"] == "http.response.body"
             )
-        )
+            saved = store.save_soon(
+                caller, key, fingerprint, status=status, body=body, headers=headers
+            )
+            await asyncio.wrap_future(saved)
+        for message in held:
+            await send(message)
 
 
 async def _replay(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:

@@ -15,6 +15,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -139,6 +140,26 @@ class IdempotencyPort(Protocol):
     """The ``Idempotency-Key`` records (``gateway.store.idempotency.IdempotencyStore``)."""
 
     def begin(self, caller: str, key: str, request_hash: str) -> IdempotencyOutcome: ...
+
+    def begin_soon(self, caller: str, key: str, request_hash: str) -> Future[Any]:
+        """``begin`` handed over; resolves to an :class:`IdempotencyOutcome` once committed.
+
+        (``Future`` is invariant, hence ``Any``: the store's future is of its own result.)
+        """
+        ...
+
+    def save_soon(
+        self,
+        caller: str,
+        key: str,
+        request_hash: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> Future[None]:
+        """``save`` handed over; the future resolves once the answer is committed."""
+        ...
 
     def save(
         self,

@@ -16,20 +16,30 @@ Rules:
 - A reservation without a stored answer lives only ``reservation`` (2 min, far beyond any
   request's deadline): a process that died between ``begin`` and ``save`` leaves the key
   retryable after that, not blocked with ``in_progress`` for the whole ``ttl``.
+- Writes go through the engine's group commit on SQLite (``gateway.store.group_commit``):
+  concurrent requests' reservations and answers share transactions. ``begin_soon`` and
+  ``save_soon`` return a future resolved once the write is committed (for the event
+  loop); ``begin_in``/``save_in`` run in a caller's write transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import Engine, and_, delete, select, update
+from sqlalchemy.engine import Connection
 
 from gateway.store.db import insert_ignore, read_tx, utcnow, write_tx
+from gateway.store.group_commit import group_commit, run_write
 from gateway.store.schema import idempotency
 
+R = TypeVar("R")
 LookupState = Literal["miss", "hit", "mismatch", "in_progress"]
 
 
@@ -71,19 +81,25 @@ class IdempotencyStore:
         self.engine = engine
         self.ttl = ttl
         self.reservation = reservation
+        self._guard = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None  # begin_soon/save_soon without a committer
 
     def lookup(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
         """What is stored for (caller, key), compared with ``request_hash``."""
         with read_tx(self.engine) as connection:
-            row = (
-                connection.execute(
-                    select(idempotency).where(
-                        idempotency.c.caller == caller, idempotency.c.key == key
-                    )
-                )
-                .mappings()
-                .first()
+            return self._lookup_in(connection, caller, key, request_hash)
+
+    @staticmethod
+    def _lookup_in(
+        connection: Connection, caller: str, key: str, request_hash: str
+    ) -> IdempotencyResult:
+        row = (
+            connection.execute(
+                select(idempotency).where(idempotency.c.caller == caller, idempotency.c.key == key)
             )
+            .mappings()
+            .first()
+        )
         if row is None or row["expires_at"] <= utcnow():
             return IdempotencyResult("miss")
         if row["request_hash"] != request_hash:
@@ -101,32 +117,41 @@ class IdempotencyStore:
 
     def begin(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
         """Reserve the key; ``miss`` means it is yours now, else what ``lookup`` says."""
+        return run_write(self.engine, lambda c: self.begin_in(c, caller, key, request_hash))
+
+    def begin_soon(self, caller: str, key: str, request_hash: str) -> Future[IdempotencyResult]:
+        """:meth:`begin` handed over; resolves once the reservation is committed."""
+        return self._soon(lambda c: self.begin_in(c, caller, key, request_hash))
+
+    def begin_in(
+        self, connection: Connection, caller: str, key: str, request_hash: str
+    ) -> IdempotencyResult:
+        """:meth:`begin` in the caller's write transaction."""
         now = utcnow()
-        with write_tx(self.engine) as connection:
-            connection.execute(
-                delete(idempotency).where(
-                    idempotency.c.caller == caller,
-                    idempotency.c.key == key,
-                    idempotency.c.expires_at <= now,
-                )
+        connection.execute(
+            delete(idempotency).where(
+                idempotency.c.caller == caller,
+                idempotency.c.key == key,
+                idempotency.c.expires_at <= now,
             )
-            inserted = connection.execute(
-                insert_ignore(connection, idempotency)
-                .values(
-                    caller=caller,
-                    key=key,
-                    request_hash=request_hash,
-                    status=None,
-                    response_body=None,
-                    response_headers=None,
-                    created_at=now,
-                    expires_at=now + min(self.reservation, self.ttl),
-                )
-                .returning(idempotency.c.key)
-            ).first()
+        )
+        inserted = connection.execute(
+            insert_ignore(connection, idempotency)
+            .values(
+                caller=caller,
+                key=key,
+                request_hash=request_hash,
+                status=None,
+                response_body=None,
+                response_headers=None,
+                created_at=now,
+                expires_at=now + min(self.reservation, self.ttl),
+            )
+            .returning(idempotency.c.key)
+        ).first()
         if inserted is not None:
             return IdempotencyResult("miss")
-        return self.lookup(caller, key, request_hash)
+        return self._lookup_in(connection, caller, key, request_hash)
 
     def save(
         self,
@@ -139,6 +164,37 @@ class IdempotencyStore:
         headers: dict[str, str] | None = None,
     ) -> None:
         """Store the response for (caller, key) (reserved with ``begin`` or not)."""
+        run_write(
+            self.engine,
+            lambda c: self.save_in(c, caller, key, request_hash, status, body, headers),
+        )
+
+    def save_soon(
+        self,
+        caller: str,
+        key: str,
+        request_hash: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> Future[None]:
+        """:meth:`save` handed over; resolves once the answer is committed."""
+        return self._soon(
+            lambda c: self.save_in(c, caller, key, request_hash, status, body, headers)
+        )
+
+    def save_in(
+        self,
+        connection: Connection,
+        caller: str,
+        key: str,
+        request_hash: str,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """:meth:`save` in the caller's write transaction."""
         now = utcnow()
         values = {
             "status": status,
@@ -146,29 +202,39 @@ class IdempotencyStore:
             "response_headers": dict(headers or {}),
             "expires_at": now + self.ttl,
         }
-        with write_tx(self.engine) as connection:
-            updated = connection.execute(
-                update(idempotency)
-                .where(
-                    and_(
-                        idempotency.c.caller == caller,
-                        idempotency.c.key == key,
-                        idempotency.c.request_hash == request_hash,
-                    )
+        updated = connection.execute(
+            update(idempotency)
+            .where(
+                and_(
+                    idempotency.c.caller == caller,
+                    idempotency.c.key == key,
+                    idempotency.c.request_hash == request_hash,
                 )
-                .values(**values)
-                .returning(idempotency.c.key)
-            ).first()
-            if updated is None:
-                connection.execute(
-                    insert_ignore(connection, idempotency).values(
-                        caller=caller, key=key, request_hash=request_hash, created_at=now, **values
-                    )
+            )
+            .values(**values)
+            .returning(idempotency.c.key)
+        ).first()
+        if updated is None:
+            connection.execute(
+                insert_ignore(connection, idempotency).values(
+                    caller=caller, key=key, request_hash=request_hash, created_at=now, **values
                 )
+            )
+
+    def _soon(self, work: Callable[[Connection], R]) -> Future[R]:
+        committer = group_commit(self.engine)
+        if committer is not None:
+            return committer.submit(work)
+        with self._guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(4, thread_name_prefix="tthc-idempotency")
+            pool = self._pool
+        return pool.submit(run_write, self.engine, work)
 
     def abandon(self, caller: str, key: str, request_hash: str) -> None:
         """Drop an unfinished reservation (the work failed; the caller may retry)."""
-        with write_tx(self.engine) as connection:
+
+        def drop(connection: Connection) -> None:
             connection.execute(
                 delete(idempotency).where(
                     idempotency.c.caller == caller,
@@ -177,6 +243,8 @@ class IdempotencyStore:
                     idempotency.c.status.is_(None),
                 )
             )
+
+        run_write(self.engine, drop)
 
     def purge_expired(self) -> int:
         """Delete expired records; returns how many."""

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.domain.errors import Conflict
 from gateway.domain.messages import Envelope, MessageStatus
 from gateway.store.db import read_tx, utcnow, write_tx
+from gateway.store.group_commit import run_write
 from gateway.store.message_views import (
     FAILURE_EVENTS,
     Acceptance,
@@ -79,13 +80,19 @@ class MessageStore:
         Returns True when recorded now, False when this exact message was already there.
         ``within`` runs first in the same transaction (a caller's own check-and-update
         that must stand or fall with the message); if it raises, nothing is recorded.
+        With ``within`` the write goes through the engine's group commit (SQLite): it
+        shares a transaction with concurrent accepts, in its own savepoint, and this
+        returns once that transaction has committed.
         """
         if within is None:
             return self.accept_many([Acceptance(envelope, dossier_code, partner)]) == 1
         by_id = {envelope.message_id: Acceptance(envelope, dossier_code, partner)}
-        with write_tx(self.engine) as connection:
+
+        def work(connection: Connection) -> bool:
             within(connection)
             return self._accept_in(connection, by_id) == 1
+
+        return run_write(self.engine, work)
 
     def accept_many(self, items: Sequence[Acceptance]) -> int:
         """Accept a batch in one transaction; returns how many were new."""
