@@ -12,10 +12,13 @@ Rules:
   transaction has committed (durable as a plain :func:`write_tx`), with ``work``'s result
   or the exception it raised. An event loop awaits it with ``asyncio.wrap_future``
   (no thread-pool hop); a thread calls :meth:`run`.
-- Each work item runs in its own SAVEPOINT: an item that raises (an illegal transition, a
-  body conflict) is rolled back alone and its future gets the exception; the batch's
-  other items still commit. If the commit itself fails, every item of the batch gets
-  that error (none of them is durable).
+- Each work item is all-or-nothing: an item that raises (an illegal transition, a body
+  conflict) is rolled back alone and its future gets the exception; the batch's other
+  items still commit. A batch first runs without savepoints (they cost two statements an
+  item); when an item raises, the whole transaction is rolled back and the batch runs
+  again with one SAVEPOINT per item. So ``work`` may run twice: it must only touch the
+  database (no other side effects). If the commit itself fails, every item of the batch
+  gets that error (none of them is durable).
 - ``work`` must use only the connection it is given (never open its own transaction: the
   committer holds the engine's write lock) and must be short (no network calls).
 - One committer thread per engine (:func:`group_commit`), started on first use and
@@ -126,15 +129,11 @@ class GroupCommit:
             for item in live:
                 item.future.set_exception(RuntimeError("group commit: the engine is gone"))
             return
-        outcomes: list[tuple[_Item, bool, Any]] = []
         try:
-            with write_tx(engine) as connection:
-                for item in live:
-                    try:
-                        with connection.begin_nested():
-                            outcomes.append((item, True, item.work(connection)))
-                    except Exception as error:  # noqa: BLE001 - any refusal: its savepoint only
-                        outcomes.append((item, False, error))
+            try:
+                outcomes = self._transaction(engine, live, savepoints=False)
+            except _Refused:
+                outcomes = self._transaction(engine, live, savepoints=True)
         except BaseException as error:  # the commit failed: nothing of the batch is durable
             for item in live:
                 if not item.future.done():
@@ -149,6 +148,33 @@ class GroupCommit:
                 item.future.set_result(value)
             else:
                 item.future.set_exception(value)
+
+    @staticmethod
+    def _transaction(
+        engine: Engine, live: list[_Item], *, savepoints: bool
+    ) -> list[tuple[_Item, bool, Any]]:
+        """One transaction over the batch. Without savepoints (the common case: nothing is
+        refused) any refusal rolls the whole batch back (:class:`_Refused`) so the caller
+        runs it again with one savepoint per item."""
+        outcomes: list[tuple[_Item, bool, Any]] = []
+        with write_tx(engine) as connection:
+            for item in live:
+                if not savepoints:
+                    try:
+                        outcomes.append((item, True, item.work(connection)))
+                    except Exception as error:  # rolled back below, run again
+                        raise _Refused from error
+                    continue
+                try:
+                    with connection.begin_nested():
+                        outcomes.append((item, True, item.work(connection)))
+                except Exception as error:  # noqa: BLE001 - any refusal: its savepoint only
+                    outcomes.append((item, False, error))
+        return outcomes
+
+
+class _Refused(Exception):
+    """An item refused in a batch run without savepoints: roll back, run with them."""
 
 
 _COMMITTERS: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()

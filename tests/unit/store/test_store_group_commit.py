@@ -124,3 +124,20 @@ def test_only_sqlite_gets_a_committer(probe: Engine) -> None:
 def test_max_batch_must_be_positive(probe: Engine) -> None:
     with pytest.raises(ValueError, match="max_batch"):
         GroupCommit(probe, max_batch=0)
+
+
+def test_a_batch_without_refusals_uses_no_savepoints(probe: Engine) -> None:
+    committer = GroupCommit(probe, max_wait=0.05)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(probe, "before_cursor_execute", seen)
+    try:
+        futures = [committer.submit(_insert(v)) for v in ("p", "q", "r")]
+        assert [f.result(5) for f in futures] == ["p", "q", "r"]
+    finally:
+        event.remove(probe, "before_cursor_execute", seen)
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+    assert _stored(probe) == {"p", "q", "r"}
