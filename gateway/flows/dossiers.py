@@ -17,9 +17,10 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -50,27 +51,42 @@ class DossierStates:
         connection: Connection, dossier_code: str, new: DossierStatus, message_id: str
     ) -> None:
         """In the caller's transaction: refuse an illegal change, else record ``new``."""
-        query = select(dossier_states.c.status).where(dossier_states.c.dossier_code == dossier_code)
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update()
-        current = connection.execute(query).scalar_one_or_none()
+        postgres = connection.dialect.name == "postgresql"
+        current = connection.execute(
+            _CURRENT_LOCKED if postgres else _CURRENT, {"b_code": dossier_code}
+        ).scalar_one_or_none()
         values = {"status": int(new), "last_message_id": message_id, "updated_at": utcnow()}
         if current is None:
+            # A failed INSERT spoils a PostgreSQL transaction, hence its savepoint; SQLite
+            # rolls back the failed statement alone (and has one writer: no race here).
             try:
-                with connection.begin_nested():
-                    connection.execute(
-                        dossier_states.insert().values(dossier_code=dossier_code, **values)
-                    )
+                with connection.begin_nested() if postgres else nullcontext():
+                    connection.execute(_INSERT, {"dossier_code": dossier_code, **values})
             except IntegrityError:
                 raise _moved(dossier_code) from None
             return
         check_transition(DossierStatus(current), new, dossier_code=dossier_code)
         if current != int(new):
             connection.execute(
-                update(dossier_states)
-                .where(dossier_states.c.dossier_code == dossier_code)
-                .values(**values)
+                _ADVANCE, {"b_code": dossier_code} | {f"b_{k}": v for k, v in values.items()}
             )
+
+
+# Statements built once (the accept path runs them per request); parameters bound later.
+_CURRENT = select(dossier_states.c.status).where(
+    dossier_states.c.dossier_code == bindparam("b_code")
+)
+_CURRENT_LOCKED = _CURRENT.with_for_update()
+_INSERT = dossier_states.insert()
+_ADVANCE = (
+    update(dossier_states)
+    .where(dossier_states.c.dossier_code == bindparam("b_code"))
+    .values(
+        status=bindparam("b_status"),
+        last_message_id=bindparam("b_last_message_id"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
 
 
 def _moved(dossier_code: str) -> Conflict:

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, TypeVar
 
-from sqlalchemy import Engine, and_, delete, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Insert
 
 from gateway.store.db import insert_ignore, read_tx, utcnow, write_tx
 from gateway.store.group_commit import group_commit, run_write
@@ -66,6 +67,36 @@ class IdempotencyResult:
 
     state: LookupState
     response: StoredResponse | None = None
+
+
+# Statements built once (the hot path's writes: building them per call cost as much as
+# running them); parameters are bound at execution.
+_SAME_KEY = and_(
+    idempotency.c.caller == bindparam("b_caller"), idempotency.c.key == bindparam("b_key")
+)
+_DROP_EXPIRED = delete(idempotency).where(_SAME_KEY, idempotency.c.expires_at <= bindparam("b_now"))
+_ANSWER = (
+    update(idempotency)
+    .where(_SAME_KEY, idempotency.c.request_hash == bindparam("b_hash"))
+    .values(
+        status=bindparam("b_status"),
+        response_body=bindparam("b_response_body"),
+        response_headers=bindparam("b_response_headers"),
+        expires_at=bindparam("b_expires_at"),
+    )
+    .returning(idempotency.c.key)
+)
+_INSERTS: dict[str, Insert] = {}
+
+
+def _insert_statement(connection: Connection) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING key`` for the connection's dialect."""
+    name = connection.dialect.name
+    statement = _INSERTS.get(name)
+    if statement is None:
+        statement = insert_ignore(connection, idempotency).returning(idempotency.c.key)
+        _INSERTS[name] = statement
+    return statement
 
 
 class IdempotencyStore:
@@ -128,26 +159,19 @@ class IdempotencyStore:
     ) -> IdempotencyResult:
         """:meth:`begin` in the caller's write transaction."""
         now = utcnow()
-        connection.execute(
-            delete(idempotency).where(
-                idempotency.c.caller == caller,
-                idempotency.c.key == key,
-                idempotency.c.expires_at <= now,
-            )
-        )
+        connection.execute(_DROP_EXPIRED, {"b_caller": caller, "b_key": key, "b_now": now})
         inserted = connection.execute(
-            insert_ignore(connection, idempotency)
-            .values(
-                caller=caller,
-                key=key,
-                request_hash=request_hash,
-                status=None,
-                response_body=None,
-                response_headers=None,
-                created_at=now,
-                expires_at=now + min(self.reservation, self.ttl),
-            )
-            .returning(idempotency.c.key)
+            _insert_statement(connection),
+            {
+                "caller": caller,
+                "key": key,
+                "request_hash": request_hash,
+                "status": None,
+                "response_body": None,
+                "response_headers": None,
+                "created_at": now,
+                "expires_at": now + min(self.reservation, self.ttl),
+            },
         ).first()
         if inserted is not None:
             return IdempotencyResult("miss")
@@ -203,22 +227,15 @@ class IdempotencyStore:
             "expires_at": now + self.ttl,
         }
         updated = connection.execute(
-            update(idempotency)
-            .where(
-                and_(
-                    idempotency.c.caller == caller,
-                    idempotency.c.key == key,
-                    idempotency.c.request_hash == request_hash,
-                )
-            )
-            .values(**values)
-            .returning(idempotency.c.key)
+            _ANSWER,
+            {"b_caller": caller, "b_key": key, "b_hash": request_hash}
+            | {f"b_{name}": value for name, value in values.items()},
         ).first()
         if updated is None:
             connection.execute(
-                insert_ignore(connection, idempotency).values(
-                    caller=caller, key=key, request_hash=request_hash, created_at=now, **values
-                )
+                _insert_statement(connection),
+                {"caller": caller, "key": key, "request_hash": request_hash, "created_at": now}
+                | values,
             )
 
     def _soon(self, work: Callable[[Connection], R]) -> Future[R]:

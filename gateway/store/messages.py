@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, select, tuple_, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -57,6 +57,10 @@ __all__ = [
 ]
 
 _VIEW_COLUMNS = [c for c in messages.c if c.name != "body"]
+# built once: the accept path runs it per request
+_EXISTING = select(messages.c.id, messages.c.body).where(
+    messages.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 class MessageStore:
@@ -115,10 +119,7 @@ class MessageStore:
     def _accept_in(self, connection: Connection, by_id: dict[str, Acceptance]) -> int:
         now = utcnow()
         existing = {
-            row.id: bytes(row.body)
-            for row in connection.execute(
-                select(messages.c.id, messages.c.body).where(messages.c.id.in_(list(by_id)))
-            )
+            row.id: bytes(row.body) for row in connection.execute(_EXISTING, {"ids": list(by_id)})
         }
         for message_id, body in existing.items():
             if body != by_id[message_id].envelope.body:
