@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -120,3 +121,28 @@ def test_portal_push_is_queued_once(flows: DossierFlows, stack: LocalStack) -> N
 def test_portal_push_must_be_newly_registered(flows: DossierFlows) -> None:
     with pytest.raises(InvalidInput, match="must be 1"):
         flows.submitted_on_portal(record(4), correlation_id="p")
+
+
+def test_concurrent_syncs_share_commits_and_a_refusal_leaves_the_others(
+    flows: DossierFlows, stack: LocalStack
+) -> None:
+    # 24 dossiers synced concurrently (group commit batches them), one illegal change
+    # among them: it alone is refused, and only its message is missing.
+    codes = [f"000.00.00.H26-261127-{n:04d}" for n in range(100, 124)]
+    for code in codes:
+        flows.sync(record(2, MaHoSo=code), correlation_id="c-first")
+
+    def advance(index: int) -> str:
+        status = 9 if index == 5 else 4  # 2 -> 9 is illegal, 2 -> 4 is legal
+        try:
+            flows.sync(record(status, MaHoSo=codes[index]), correlation_id=f"c-{index}")
+        except IllegalTransition:
+            return "refused"
+        return "accepted"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(advance, range(len(codes))))
+    assert outcomes.count("refused") == 1 and outcomes[5] == "refused"
+    states = DossierStates(stack.engine)
+    assert [states.current(code) for code in codes] == [2 if i == 5 else 4 for i in range(24)]
+    assert len(stack.store.pending_outbox(100)) == 2 * len(codes) - 1
