@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,8 +12,11 @@ from api_fakes import CITY_KEY, LIMITED_KEY, FakeBackend, request_example, spec
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
+from gateway.api.idempotency import IdempotencyMiddleware
+from gateway.api.security import BODY_EXTENSION
 from gateway.domain.errors import UpstreamTimeout
 from gateway.store import IdempotencyStore
+from gateway.store.idempotency import IdempotencyResult
 
 LOOKUP = "/v1/citizens/lookup"
 
@@ -77,3 +83,69 @@ def test_without_a_key_nothing_is_stored(idem_client: TestClient, backend: FakeB
             idem_client.post(LOOKUP, json=body, headers={"X-API-Key": CITY_KEY}).status_code == 200
         )
     assert len(backend.calls) == 2
+
+
+class _HeldStore:
+    """An IdempotencyPort whose answer record commits only when the test says so."""
+
+    def __init__(self) -> None:
+        self.saved: Future[None] = Future()
+        self.stored: list[tuple[int, bytes, dict[str, str]]] = []
+
+    def begin_soon(self, caller: str, key: str, request_hash: str) -> Future[Any]:
+        done: Future[Any] = Future()
+        done.set_result(IdempotencyResult("miss"))
+        return done
+
+    def save_soon(
+        self,
+        caller: str,
+        key: str,
+        request_hash: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> Future[None]:
+        self.stored.append((status, body, dict(headers or {})))
+        return self.saved
+
+
+def test_the_answer_is_sent_only_after_its_record_is_committed() -> None:
+    store = _HeldStore()
+    runtime: Any = SimpleNamespace(services=SimpleNamespace(idempotency=store))
+
+    async def handler(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 202, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"status":"accepted"}'})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}"}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/dossiers",
+        "headers": [(b"idempotency-key", b"idem-key-00000009")],
+        "extensions": {
+            "connexion_context": {"token_info": {"caller": "city"}},
+            BODY_EXTENSION: b"{}",
+        },
+    }
+
+    async def scenario() -> None:
+        call = asyncio.ensure_future(IdempotencyMiddleware(handler, runtime)(scope, receive, send))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert store.stored == [(202, b'{"status":"accepted"}', {})]
+        assert sent == []  # held: the record is not committed yet
+        store.saved.set_result(None)
+        await asyncio.wait_for(call, 5)
+        assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+    asyncio.run(scenario())
