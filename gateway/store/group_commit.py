@@ -89,10 +89,20 @@ class GroupCommit:
         return future
 
     def run(self, work: Callable[[Connection], R]) -> R:
-        """Submit and wait (from a thread that may block)."""
+        """Submit and wait (from a thread that may block; not from a work item)."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("group commit: a work item cannot wait for another batch")
         return self.submit(work).result()
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        except BaseException:  # the thread dies: the next submit starts another
+            with self._lock:
+                self._thread = None
+            raise
+
+    def _serve(self) -> None:
         while True:
             try:
                 first = self._queue.get(timeout=self.idle)

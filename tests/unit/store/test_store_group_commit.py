@@ -141,3 +141,15 @@ def test_a_batch_without_refusals_uses_no_savepoints(probe: Engine) -> None:
         event.remove(probe, "before_cursor_execute", seen)
     assert not [s for s in statements if "SAVEPOINT" in s.upper()]
     assert _stored(probe) == {"p", "q", "r"}
+
+
+def test_a_work_item_cannot_wait_for_another_batch(probe: Engine) -> None:
+    committer = GroupCommit(probe)
+
+    def nested(_connection: Connection) -> str:
+        return committer.run(_insert("inner"))
+
+    with pytest.raises(RuntimeError, match="cannot wait for another batch"):
+        committer.run(nested)
+    assert committer.run(_insert("after")) == "after"
+    assert _stored(probe) == {"after"}
