@@ -2,22 +2,17 @@
 
 - :func:`local_stack` builds the store side of the gateway on a fresh SQLite file
   (migrated), with a real key store, signer, verifier, message store and evidence log.
-- :class:`RecordingHandler` is a worker handler that counts what it was given and can be
-  told to fail, for exactly-once and parking scenarios.
+- Worker scenarios with a counting partner live in :mod:`gateway.ops.testing`.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from gateway.domain.messages import Envelope
 from gateway.envelope import EnvelopeSigner, EnvelopeVerifier
 from gateway.keys import KeyStore
 from gateway.store.db import make_engine, upgrade
@@ -54,20 +49,3 @@ def local_stack(tmp_path: Path, url: str | None = None) -> LocalStack:
         store=MessageStore(engine),
         evidence=EvidenceLog(engine, keystore=keystore, encryption_key=b"k" * 32),
     )
-
-
-@dataclass
-class RecordingHandler:
-    """Counts envelopes by message id; ``fail_with`` makes it raise instead."""
-
-    fail_with: Callable[[Envelope], Exception | None] | None = None
-    seen: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, envelope: Envelope) -> None:
-        if self.fail_with is not None:
-            error = self.fail_with(envelope)
-            if error is not None:
-                raise error
-        with self._lock:
-            self.seen[envelope.message_id] += 1

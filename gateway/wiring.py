@@ -4,7 +4,8 @@ Rules:
 - Every port of :class:`~gateway.api.services.ApiServices` is filled from the gateway's
   flows; nothing is faked. The admin and message ports share the ops tools' code
   (``gateway.ops``), so the CLI and the API act the same way.
-- Readiness: the database answers ``SELECT 1``; the broker (or embedded queue) answers;
+- Readiness: the database answers ``SELECT 1``; the broker (or embedded queue) answers
+  its ``ping`` (a passive declare; no message is touched);
   a signing key is active; each partner's circuit state is reported (an open circuit
   is shown, not failed: one partner down must not take every instance out of rotation).
 """
@@ -46,7 +47,7 @@ def readiness_checks(gateway: Gateway) -> list[ReadinessCheck]:
         return "ok"
 
     def broker() -> str:
-        gateway.transport.list_parked(limit=1)
+        gateway.transport.ping()
         return "embedded queue" if gateway.settings.broker.embedded else "rabbitmq"
 
     def keys() -> str:

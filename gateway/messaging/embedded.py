@@ -291,6 +291,10 @@ class EmbeddedTransport:
                 },
             )
 
+    def ping(self) -> None:
+        """The queue table answers (the same check as :meth:`declare`)."""
+        self.declare()
+
     def list_parked(self, limit: int = 100) -> list[ParkedMessage]:
         with read_tx(self.engine) as connection:
             rows = connection.execute(

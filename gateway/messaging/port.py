@@ -175,6 +175,11 @@ class Transport(Protocol):
     def declare(self) -> None:
         """Create the topology (idempotent)."""
 
+    def ping(self) -> None:
+        """Raise unless the broker (or the queue table) answers and the topology exists.
+
+        Cheap and side-effect free: for readiness probes (it touches no message)."""
+
     def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Publish and wait for every confirm; raise :class:`PublishFailed` otherwise."""
 

@@ -144,6 +144,12 @@ class RabbitTransport:
     def declare(self) -> None:
         self._retrying(lambda: declare_topology(self._publish_channel(), self.settings))
 
+    def ping(self) -> None:
+        """A passive declare of the parked queue: the connection works, the topology exists."""
+        self._retrying(
+            lambda: self._publish_channel().queue_declare(self.settings.parked, passive=True)
+        )
+
     def delete_topology(self) -> None:
         """Remove every queue and exchange of this prefix (tests and decommissioning)."""
         self._retrying(lambda: delete_topology(self._publish_channel(), self.settings))

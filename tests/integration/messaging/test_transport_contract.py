@@ -296,3 +296,17 @@ def test_consuming_a_type_without_queue_is_refused(backend: Backend) -> None:
     transport = backend.transport()
     with pytest.raises(ValueError, match="no queue"):
         transport.consume(["portal.unknown"], lambda d: Disposition.ack(), stop=threading.Event())
+
+
+def test_ping_answers_without_touching_parked_messages(backend: Backend) -> None:
+    transport = backend.transport()
+    transport.ping()
+    transport.publish([envelope("parked-1")])
+    seen = consume_until(
+        transport, [SYNC], lambda d: Disposition.park("test", "parked"), lambda s: len(s) >= 1
+    )
+    assert [d.envelope.message_id for d in seen] == ["parked-1"]
+    for _ in range(3):
+        transport.ping()
+    parked = transport.list_parked()
+    assert [p.envelope.message_id for p in parked] == ["parked-1"]
