@@ -31,6 +31,7 @@ from gateway.domain.status import DossierStatus, check_transition
 from gateway.flows.acceptor import Accepted, Acceptor, derived_message_id
 from gateway.flows.tables import dossier_states
 from gateway.store.db import read_tx, utcnow
+from gateway.store.prepared import Prepared
 
 
 class DossierStates:
@@ -52,33 +53,35 @@ class DossierStates:
     ) -> None:
         """In the caller's transaction: refuse an illegal change, else record ``new``."""
         postgres = connection.dialect.name == "postgresql"
-        current = connection.execute(
-            _CURRENT_LOCKED if postgres else _CURRENT, {"b_code": dossier_code}
-        ).scalar_one_or_none()
+        current = (_CURRENT_LOCKED if postgres else _CURRENT).scalar(
+            connection, {"b_code": dossier_code}
+        )
         values = {"status": int(new), "last_message_id": message_id, "updated_at": utcnow()}
         if current is None:
             # A failed INSERT spoils a PostgreSQL transaction, hence its savepoint; SQLite
             # rolls back the failed statement alone (and has one writer: no race here).
             try:
                 with connection.begin_nested() if postgres else nullcontext():
-                    connection.execute(_INSERT, {"dossier_code": dossier_code, **values})
+                    _INSERT.execute(connection, {"dossier_code": dossier_code, **values})
             except IntegrityError:
                 raise _moved(dossier_code) from None
             return
         check_transition(DossierStatus(current), new, dossier_code=dossier_code)
         if current != int(new):
-            connection.execute(
-                _ADVANCE, {"b_code": dossier_code} | {f"b_{k}": v for k, v in values.items()}
+            _ADVANCE.execute(
+                connection, {"b_code": dossier_code} | {f"b_{k}": v for k, v in values.items()}
             )
 
 
-# Statements built once (the accept path runs them per request); parameters bound later.
-_CURRENT = select(dossier_states.c.status).where(
+# Statements built once and run on the driver (the accept path runs them per request;
+# see gateway.store.prepared); parameters bound later.
+_SELECT_CURRENT = select(dossier_states.c.status).where(
     dossier_states.c.dossier_code == bindparam("b_code")
 )
-_CURRENT_LOCKED = _CURRENT.with_for_update()
-_INSERT = dossier_states.insert()
-_ADVANCE = (
+_CURRENT = Prepared(_SELECT_CURRENT)
+_CURRENT_LOCKED = Prepared(_SELECT_CURRENT.with_for_update())
+_INSERT = Prepared(dossier_states.insert())
+_ADVANCE = Prepared(
     update(dossier_states)
     .where(dossier_states.c.dossier_code == bindparam("b_code"))
     .values(

@@ -34,10 +34,10 @@ from typing import Literal, TypeVar
 
 from sqlalchemy import Engine, and_, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.dml import Insert
 
 from gateway.store.db import insert_ignore, read_tx, utcnow, write_tx
 from gateway.store.group_commit import group_commit, run_write
+from gateway.store.prepared import Prepared
 from gateway.store.schema import idempotency
 
 R = TypeVar("R")
@@ -69,13 +69,15 @@ class IdempotencyResult:
     response: StoredResponse | None = None
 
 
-# Statements built once (the hot path's writes: building them per call cost as much as
-# running them); parameters are bound at execution.
+# Statements built once and run on the driver (the hot path's reads and writes; see
+# gateway.store.prepared); parameters are bound at execution.
 _SAME_KEY = and_(
     idempotency.c.caller == bindparam("b_caller"), idempotency.c.key == bindparam("b_key")
 )
-_DROP_EXPIRED = delete(idempotency).where(_SAME_KEY, idempotency.c.expires_at <= bindparam("b_now"))
-_ANSWER = (
+_DROP_EXPIRED = Prepared(
+    delete(idempotency).where(_SAME_KEY, idempotency.c.expires_at <= bindparam("b_now"))
+)
+_ANSWER = Prepared(
     update(idempotency)
     .where(_SAME_KEY, idempotency.c.request_hash == bindparam("b_hash"))
     .values(
@@ -86,15 +88,24 @@ _ANSWER = (
     )
     .returning(idempotency.c.key)
 )
-_INSERTS: dict[str, Insert] = {}
+_RECORD = Prepared(
+    select(
+        idempotency.c.request_hash,
+        idempotency.c.status,
+        idempotency.c.response_body,
+        idempotency.c.response_headers,
+        idempotency.c.expires_at,
+    ).where(_SAME_KEY)
+)
+_INSERTS: dict[str, Prepared] = {}
 
 
-def _insert_statement(connection: Connection) -> Insert:
+def _insert_statement(connection: Connection) -> Prepared:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING key`` for the connection's dialect."""
     name = connection.dialect.name
     statement = _INSERTS.get(name)
     if statement is None:
-        statement = insert_ignore(connection, idempotency).returning(idempotency.c.key)
+        statement = Prepared(insert_ignore(connection, idempotency).returning(idempotency.c.key))
         _INSERTS[name] = statement
     return statement
 
@@ -124,26 +135,18 @@ class IdempotencyStore:
     def _lookup_in(
         connection: Connection, caller: str, key: str, request_hash: str
     ) -> IdempotencyResult:
-        row = (
-            connection.execute(
-                select(idempotency).where(idempotency.c.caller == caller, idempotency.c.key == key)
-            )
-            .mappings()
-            .first()
-        )
-        if row is None or row["expires_at"] <= utcnow():
+        row = _RECORD.first(connection, {"b_caller": caller, "b_key": key})
+        if row is None:
             return IdempotencyResult("miss")
-        if row["request_hash"] != request_hash:
+        stored_hash, status, body, headers, expires_at = row
+        if expires_at <= utcnow():
+            return IdempotencyResult("miss")
+        if stored_hash != request_hash:
             return IdempotencyResult("mismatch")
-        if row["status"] is None:
+        if status is None:
             return IdempotencyResult("in_progress")
         return IdempotencyResult(
-            "hit",
-            StoredResponse(
-                int(row["status"]),
-                bytes(row["response_body"] or b""),
-                dict(row["response_headers"] or {}),
-            ),
+            "hit", StoredResponse(int(status), bytes(body or b""), dict(headers or {}))
         )
 
     def begin(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
@@ -159,9 +162,9 @@ class IdempotencyStore:
     ) -> IdempotencyResult:
         """:meth:`begin` in the caller's write transaction."""
         now = utcnow()
-        connection.execute(_DROP_EXPIRED, {"b_caller": caller, "b_key": key, "b_now": now})
-        inserted = connection.execute(
-            _insert_statement(connection),
+        _DROP_EXPIRED.execute(connection, {"b_caller": caller, "b_key": key, "b_now": now})
+        inserted = _insert_statement(connection).first(
+            connection,
             {
                 "caller": caller,
                 "key": key,
@@ -172,7 +175,7 @@ class IdempotencyStore:
                 "created_at": now,
                 "expires_at": now + min(self.reservation, self.ttl),
             },
-        ).first()
+        )
         if inserted is not None:
             return IdempotencyResult("miss")
         return self._lookup_in(connection, caller, key, request_hash)
@@ -226,14 +229,14 @@ class IdempotencyStore:
             "response_headers": dict(headers or {}),
             "expires_at": now + self.ttl,
         }
-        updated = connection.execute(
-            _ANSWER,
+        updated = _ANSWER.first(
+            connection,
             {"b_caller": caller, "b_key": key, "b_hash": request_hash}
             | {f"b_{name}": value for name, value in values.items()},
-        ).first()
+        )
         if updated is None:
-            connection.execute(
-                _insert_statement(connection),
+            _insert_statement(connection).execute(
+                connection,
                 {"caller": caller, "key": key, "request_hash": request_hash, "created_at": now}
                 | values,
             )

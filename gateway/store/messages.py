@@ -44,6 +44,7 @@ from gateway.store.message_views import (
     envelope_of,
     view_of,
 )
+from gateway.store.prepared import Prepared
 from gateway.store.schema import message_events, messages, outbox
 
 __all__ = [
@@ -61,6 +62,19 @@ _VIEW_COLUMNS = [c for c in messages.c if c.name != "body"]
 _EXISTING = select(messages.c.id, messages.c.body).where(
     messages.c.id.in_(bindparam("ids", expanding=True))
 )
+# the accept path's statements, run on the driver (see gateway.store.prepared)
+_EXISTING_ONE = Prepared(select(messages.c.body).where(messages.c.id == bindparam("b_id")))
+_INSERT_MESSAGES = Prepared(messages.insert())
+_INSERT_OUTBOX = Prepared(outbox.insert())
+_INSERT_EVENTS = Prepared(message_events.insert())
+
+
+def _existing_bodies(connection: Connection, ids: list[str]) -> dict[str, bytes]:
+    """The stored bodies of those of ``ids`` already accepted."""
+    if len(ids) == 1:  # the API's accept: one message, on the driver
+        body = _EXISTING_ONE.scalar(connection, {"b_id": ids[0]})
+        return {} if body is None else {ids[0]: bytes(body)}
+    return {row.id: bytes(row.body) for row in connection.execute(_EXISTING, {"ids": ids})}
 
 
 class MessageStore:
@@ -118,17 +132,15 @@ class MessageStore:
 
     def _accept_in(self, connection: Connection, by_id: dict[str, Acceptance]) -> int:
         now = utcnow()
-        existing = {
-            row.id: bytes(row.body) for row in connection.execute(_EXISTING, {"ids": list(by_id)})
-        }
+        existing = _existing_bodies(connection, list(by_id))
         for message_id, body in existing.items():
             if body != by_id[message_id].envelope.body:
                 raise Conflict(f"message {message_id}: already accepted with another body")
         fresh = [item for mid, item in by_id.items() if mid not in existing]
         if not fresh:
             return 0
-        connection.execute(
-            messages.insert(),
+        _INSERT_MESSAGES.execute_many(
+            connection,
             [
                 {
                     "id": item.envelope.message_id,
@@ -150,15 +162,15 @@ class MessageStore:
                 for item in fresh
             ],
         )
-        connection.execute(
-            outbox.insert(),
+        _INSERT_OUTBOX.execute_many(
+            connection,
             [
                 {"message_id": item.envelope.message_id, "created_at": now, "available_at": now}
                 for item in fresh
             ],
         )
-        connection.execute(
-            message_events.insert(),
+        _INSERT_EVENTS.execute_many(
+            connection,
             [
                 {
                     "message_id": item.envelope.message_id,
