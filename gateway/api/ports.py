@@ -22,14 +22,34 @@ from typing import Any, Protocol
 JsonObject = dict[str, Any]
 
 
+class AnswerRecorder(Protocol):
+    """Records an operation's answer in the operation's own store transaction.
+
+    Given to the ports of operations whose whole effect is one transaction of the store
+    (the queued ones) when the request carries an ``Idempotency-Key``: the port calls it
+    inside that transaction with the connection and the answer it is about to return, so
+    the key and the effect commit together. It raises when the key was already used
+    (the transaction must then roll back; the API answers from the stored record).
+    ``body`` holds the recorded answer's bytes once recorded (what the API then sends).
+    """
+
+    body: bytes | None
+
+    def __call__(self, connection: Any, answer: JsonObject) -> None: ...
+
+
 @dataclass(frozen=True)
 class CallContext:
-    """Who asked, and how to trace it. ``caller`` is the API key's name (None for callbacks)."""
+    """Who asked, and how to trace it. ``caller`` is the API key's name (None for callbacks).
+
+    ``record_answer``: see :class:`AnswerRecorder` (None: nothing to record).
+    """
 
     correlation_id: str
     caller: str | None
     idempotency_key: str | None
     client_ip: str | None
+    record_answer: AnswerRecorder | None = None
 
 
 class DossierPort(Protocol):
@@ -173,3 +193,17 @@ class IdempotencyPort(Protocol):
     ) -> None: ...
 
     def abandon(self, caller: str, key: str, request_hash: str) -> None: ...
+
+    def record_in(
+        self,
+        connection: Any,
+        caller: str,
+        key: str,
+        request_hash: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> IdempotencyOutcome:
+        """Record the answer in the operation's own transaction (``miss``: recorded now)."""
+        ...

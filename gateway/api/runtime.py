@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from connexion.context import context as connexion_context
 from connexion.context import request as connexion_request
 
-from gateway.api.ports import CallContext
+from gateway.api.ports import AnswerRecorder, CallContext
 from gateway.api.services import ApiServices
 from gateway.domain.errors import GatewayError
 
@@ -48,6 +48,10 @@ class ApiRuntime:
 
 _runtime: ContextVar[ApiRuntime] = ContextVar("tthc_api_runtime")
 _correlation_id: ContextVar[str] = ContextVar("tthc_correlation_id", default="")
+# set by the idempotency middleware for an atomic operation with an Idempotency-Key
+_answer_recorder: ContextVar[AnswerRecorder | None] = ContextVar(
+    "tthc_answer_recorder", default=None
+)
 
 
 def current_runtime() -> ApiRuntime:
@@ -90,4 +94,11 @@ def call_context() -> CallContext:
         caller=caller if isinstance(caller, str) else None,
         idempotency_key=request.headers.get("idempotency-key"),
         client_ip=client.host if client else None,
+        record_answer=_answer_recorder.get(),
     )
+
+
+def recorded_answer() -> bytes | None:
+    """The answer bytes the request's port recorded with its key (None: none recorded)."""
+    recorder = _answer_recorder.get()
+    return None if recorder is None else recorder.body

@@ -18,7 +18,7 @@ from adapters.portal.catalogue import procedure_to_portal
 from adapters.portal.port import PortalClient
 from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.identifiers import DossierCode, ProcedureCode
-from gateway.flows.dossiers import DossierFlows
+from gateway.flows.dossiers import DossierFlows, Step
 from gateway.flows.payments import PaymentFlows
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -32,6 +32,18 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _queued(message_id: str) -> dict[str, Any]:
+    return {"messageId": message_id, "status": "accepted"}
+
+
+def _recording(ctx: ApiContext) -> Step | None:
+    """The request's answer recorder as a step of the message's transaction (or None)."""
+    record = ctx.record_answer
+    if record is None:
+        return None
+    return lambda connection, message_id: record(connection, _queued(message_id))
+
+
 class DossierService:
     """``DossierPort``: queue syncs and progress; ask the portal what it holds."""
 
@@ -42,15 +54,17 @@ class DossierService:
     def sync_dossier(self, record: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:
         # the body was validated against the portal's own record schema by the API (the
         # gateway contract $refs it); the flows parse the identifiers and the transition
-        accepted = self._flows.sync(record, correlation_id=ctx.correlation_id)
-        return {"messageId": accepted.message_id, "status": "accepted"}
+        accepted = self._flows.sync(record, correlation_id=ctx.correlation_id, also=_recording(ctx))
+        return _queued(accepted.message_id)
 
     def push_progress(
         self, dossier_code: str, progress: Mapping[str, Any], ctx: ApiContext
     ) -> dict[str, Any]:
         document = {**progress, "MaHoSo": progress.get("MaHoSo", dossier_code)}
-        accepted = self._flows.progress(dossier_code, document, correlation_id=ctx.correlation_id)
-        return {"messageId": accepted.message_id, "status": "accepted"}
+        accepted = self._flows.progress(
+            dossier_code, document, correlation_id=ctx.correlation_id, also=_recording(ctx)
+        )
+        return _queued(accepted.message_id)
 
     def portal_status(self, dossier_code: str, ctx: ApiContext) -> dict[str, Any]:
         code = DossierCode.parse(dossier_code)

@@ -16,7 +16,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from typing import Any
 
@@ -32,6 +32,9 @@ from gateway.flows.acceptor import Accepted, Acceptor, derived_message_id
 from gateway.flows.tables import dossier_states
 from gateway.store.db import read_tx, utcnow
 from gateway.store.prepared import Prepared
+
+# a step of a message's transaction: (connection, message id)
+Step = Callable[[Connection, str], None]
 
 
 class DossierStates:
@@ -115,13 +118,27 @@ class DossierFlows:
         self._acceptor = acceptor
         self._states = states
 
-    def sync(self, record: Mapping[str, Any], *, correlation_id: str) -> Accepted:
-        """Queue ``DongBoHoSoMC`` for one dossier record."""
+    def sync(
+        self, record: Mapping[str, Any], *, correlation_id: str, also: Step | None = None
+    ) -> Accepted:
+        """Queue ``DongBoHoSoMC`` for one dossier record.
+
+        ``also(connection, message_id)`` runs first in the message's transaction (the
+        API records the request's Idempotency-Key there); if it raises, nothing is
+        recorded. The same for :meth:`progress`.
+        """
         code, status = parse_dossier_identifiers(record)
-        return self._queue(MessageType.PORTAL_DOSSIER_SYNC, record, code, status, correlation_id)
+        return self._queue(
+            MessageType.PORTAL_DOSSIER_SYNC, record, code, status, correlation_id, also
+        )
 
     def progress(
-        self, dossier_code: str, progress: Mapping[str, Any], *, correlation_id: str
+        self,
+        dossier_code: str,
+        progress: Mapping[str, Any],
+        *,
+        correlation_id: str,
+        also: Step | None = None,
     ) -> Accepted:
         """Queue ``CapNhatTienDoHoSoMC`` for one dossier's progress entry."""
         code = DossierCode.parse(dossier_code)
@@ -133,7 +150,7 @@ class DossierFlows:
         status = DossierStatus.parse(_field(progress, "TrangThai"), field="TrangThai")
         document = {**progress, "MaHoSo": code.value}
         return self._queue(
-            MessageType.PORTAL_DOSSIER_PROGRESS, document, code, status, correlation_id
+            MessageType.PORTAL_DOSSIER_PROGRESS, document, code, status, correlation_id, also
         )
 
     def _queue(
@@ -143,15 +160,19 @@ class DossierFlows:
         code: DossierCode,
         status: DossierStatus,
         correlation_id: str,
+        also: Step | None,
     ) -> Accepted:
+        def within(connection: Connection, message_id: str) -> None:
+            if also is not None:
+                also(connection, message_id)
+            self._states.check_and_advance(connection, code.value, status, message_id)
+
         return self._acceptor.accept(
             message_type,
             dict(document),
             correlation_id=correlation_id,
             dossier_code=code.value,
-            within=lambda connection, message_id: self._states.check_and_advance(
-                connection, code.value, status, message_id
-            ),
+            within=within,
         )
 
     def submitted_on_portal(self, record: Mapping[str, Any], *, correlation_id: str) -> Accepted:

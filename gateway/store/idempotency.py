@@ -12,6 +12,9 @@ Rules:
   so two concurrent requests with one key cannot both run: the loser sees
   ``in_progress`` (the API answers 409). :meth:`save` stores the response;
   :meth:`abandon` drops a reservation whose work failed, so the key can be retried.
+- :meth:`IdempotencyStore.record_in` is the other way, for an operation whose whole
+  effect is one transaction of this store: the answer is inserted in that transaction,
+  with no reservation before, so key and effect commit together or not at all.
 - Records expire (``ttl``); an expired record is as good as absent and is replaced.
 - A reservation without a stored answer lives only ``reservation`` (2 min, far beyond any
   request's deadline): a process that died between ``begin`` and ``save`` leaves the key
@@ -174,6 +177,44 @@ class IdempotencyStore:
                 "response_headers": None,
                 "created_at": now,
                 "expires_at": now + min(self.reservation, self.ttl),
+            },
+        )
+        if inserted is not None:
+            return IdempotencyResult("miss")
+        return self._lookup_in(connection, caller, key, request_hash)
+
+    def record_in(
+        self,
+        connection: Connection,
+        caller: str,
+        key: str,
+        request_hash: str,
+        *,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> IdempotencyResult:
+        """Record the answer in the caller's write transaction, with no reservation first.
+
+        For operations whose whole effect is that transaction: the key and the effect
+        commit together or not at all. ``miss`` means recorded now; otherwise what
+        :meth:`lookup` says, and nothing was written (the caller must not go on). Two
+        concurrent requests with one key: the second's insert waits for the first's
+        transaction (PostgreSQL) or its batch (SQLite) and then finds its record.
+        """
+        now = utcnow()
+        _DROP_EXPIRED.execute(connection, {"b_caller": caller, "b_key": key, "b_now": now})
+        inserted = _insert_statement(connection).first(
+            connection,
+            {
+                "caller": caller,
+                "key": key,
+                "request_hash": request_hash,
+                "status": status,
+                "response_body": body,
+                "response_headers": dict(headers or {}),
+                "created_at": now,
+                "expires_at": now + self.ttl,
             },
         )
         if inserted is not None:

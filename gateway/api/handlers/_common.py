@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from gateway.api.ports import CallContext
-from gateway.api.runtime import call_context
+from gateway.api.runtime import call_context, recorded_answer
 
 R = TypeVar("R")
 
@@ -25,3 +26,12 @@ JsonAnswer = tuple[Any, int, dict[str, str]]
 def answer(body: Any, status: int = 200) -> JsonAnswer:
     """A JSON answer; the media type is explicit because every operation also has problems."""
     return body, status, {"Content-Type": "application/json"}
+
+
+def recorded_or_answer(body: Any, status: int) -> JsonAnswer | Response:
+    """The bytes recorded with the request's Idempotency-Key by its port (an atomic
+    operation: ``gateway.api.idempotency``), exactly; else :func:`answer`."""
+    recorded = recorded_answer()
+    if recorded is None:
+        return answer(body, status)
+    return Response(recorded, status, media_type="application/json")

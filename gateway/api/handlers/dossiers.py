@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.handlers._common import JsonAnswer, answer, call_port
+from starlette.responses import Response
+
+from gateway.api.handlers._common import JsonAnswer, answer, call_port, recorded_or_answer
 from gateway.api.runtime import require, services
 
 
-async def sync_dossier(body: dict[str, Any]) -> JsonAnswer:
+async def sync_dossier(body: dict[str, Any]) -> JsonAnswer | Response:
     port = require(services().dossiers, "dossier sync")
-    return answer(await call_port(port.sync_dossier, body), 202)
+    return recorded_or_answer(await call_port(port.sync_dossier, body), 202)
 
 
-async def push_progress(dossier_code: str, body: dict[str, Any]) -> JsonAnswer:
+async def push_progress(dossier_code: str, body: dict[str, Any]) -> JsonAnswer | Response:
     port = require(services().dossiers, "dossier progress")
-    return answer(await call_port(port.push_progress, dossier_code, body), 202)
+    return recorded_or_answer(await call_port(port.push_progress, dossier_code, body), 202)
 
 
 async def portal_status(dossier_code: str) -> JsonAnswer:

@@ -364,3 +364,41 @@ def test_processes_starting_together_migrate_one_at_a_time(postgres_url: str) ->
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def test_idempotency_record_in_waits_for_a_concurrent_transaction(pg_engine: Engine) -> None:
+    """Two transactions record one key: the second waits for the first, then finds it."""
+    from gateway.store.db import write_tx
+
+    records = IdempotencyStore(pg_engine)
+    first_recorded = threading.Event()
+    release = threading.Event()
+    seen: list[str] = []
+
+    def first() -> None:
+        with write_tx(pg_engine) as connection:
+            seen.append(
+                records.record_in(connection, "city", "k", "h", status=202, body=b"1").state
+            )
+            first_recorded.set()
+            release.wait(10)
+
+    def second() -> None:
+        first_recorded.wait(10)
+        with write_tx(pg_engine) as connection:
+            seen.append(
+                records.record_in(connection, "city", "k", "h", status=202, body=b"2").state
+            )
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_recorded.wait(10)
+    time.sleep(0.3)  # the second is now blocked on the first's uncommitted row
+    assert seen == ["miss"]
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert seen == ["miss", "hit"]
+    hit = records.lookup("city", "k", "h")
+    assert hit.response is not None and hit.response.body == b"1"

@@ -113,3 +113,47 @@ def test_a_reservation_left_by_a_dead_process_frees_the_key_after_its_lease(engi
     records.save("city", "k", "h", status=202, body=b"{}")
     time.sleep(0.07)
     assert records.begin("city", "k", "h").state == "hit"  # a saved answer lives the whole ttl
+
+
+def _record(records: IdempotencyStore, key: str, digest: str, body: bytes = b'{"m":1}') -> str:
+    from gateway.store.db import write_tx
+
+    with write_tx(records.engine) as connection:
+        return records.record_in(
+            connection, "city", key, digest, status=202, body=body,
+            headers={"content-type": "application/json"},
+        ).state  # fmt: skip
+
+
+def test_record_in_stores_the_answer_with_no_reservation_and_finds_a_used_key(
+    records: IdempotencyStore,
+) -> None:
+    assert _record(records, "k-1", "h") == "miss"  # recorded now
+    hit = records.lookup("city", "k-1", "h")
+    assert hit.state == "hit" and hit.response is not None
+    assert (hit.response.status, hit.response.body) == (202, b'{"m":1}')
+    assert hit.response.headers == {"content-type": "application/json"}
+    assert _record(records, "k-1", "h", body=b'{"m":2}') == "hit"  # nothing overwritten
+    assert records.lookup("city", "k-1", "h").response.body == b'{"m":1}'  # type: ignore[union-attr]
+    assert _record(records, "k-1", "other") == "mismatch"
+    assert records.begin("city", "k-2", "h").state == "miss"  # a reservation of the slow path
+    assert _record(records, "k-2", "h") == "in_progress"
+
+
+def test_record_in_rolls_back_with_its_transaction_and_replaces_an_expired_record(
+    engine: Engine,
+) -> None:
+    from gateway.store.db import write_tx
+
+    records = IdempotencyStore(engine, ttl=timedelta(milliseconds=50))
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused), write_tx(engine) as connection:
+        records.record_in(connection, "city", "k", "h", status=202, body=b"{}")
+        raise Refused  # the operation's effect failed: the key must not stay recorded
+    assert records.lookup("city", "k", "h").state == "miss"
+    assert _record(records, "k", "h") == "miss"
+    time.sleep(0.07)
+    assert _record(records, "k", "other") == "miss"  # the expired record is replaced
