@@ -54,6 +54,7 @@ from gateway.store.evidence_format import (
     sha256_hex,
 )
 from gateway.store.evidence_verify import Problem, VerifyReport, verify
+from gateway.store.prepared import Prepared
 from gateway.store.schema import evidence_checkpoints, evidence_records
 
 __all__ = [
@@ -65,6 +66,9 @@ __all__ = [
     "new_chain_id",
     "verify",
 ]
+
+# run per partner call (twice): on the driver (see gateway.store.prepared)
+_INSERT_RECORDS = Prepared(evidence_records.insert())
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ class EvidenceLog:
                 rows.append(row)
                 receipts.append(EvidenceReceipt(self.chain_id, seq, head))
             with write_tx(self.engine) as connection:
-                connection.execute(evidence_records.insert(), rows)
+                _INSERT_RECORDS.execute_many(connection, rows)
             self._seq, self._head = seq, head
             self._since_checkpoint += len(rows)
             due = self._since_checkpoint >= self._every or (
