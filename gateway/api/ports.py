@@ -6,6 +6,8 @@ Rules:
   contract's response validation checks what they answer.
 - Port methods are synchronous (adapters use ``requests`` and ``zeep``, the store uses
   SQLAlchemy); handlers call them in a worker thread so the event loop never blocks.
+  The exception: ``*_soon`` methods run on the loop, do only short CPU work there and
+  answer a :class:`~concurrent.futures.Future` of the rest (see :class:`DossierPort`).
 - A port raises :class:`gateway.domain.errors.GatewayError` subclasses for every expected
   failure (``NotFound``, ``IllegalTransition``, ``UpstreamTimeout`` ...); the API turns
   them into problems.
@@ -53,13 +55,17 @@ class CallContext:
 
 
 class DossierPort(Protocol):
-    def sync_dossier(self, record: Mapping[str, Any], ctx: CallContext) -> JsonObject:
+    """The queued operations are called ON the event loop: they check and sign at once
+    (short, CPU only) and hand the write over, answering a future resolved once the
+    message is committed (no worker thread waits for the store)."""
+
+    def sync_dossier_soon(self, record: Mapping[str, Any], ctx: CallContext) -> Future[JsonObject]:
         """Record a ``portal.dossier.sync`` message; answer ``{messageId, status}``."""
         ...
 
-    def push_progress(
+    def push_progress_soon(
         self, dossier_code: str, progress: Mapping[str, Any], ctx: CallContext
-    ) -> JsonObject:
+    ) -> Future[JsonObject]:
         """Record a ``portal.dossier.progress`` message; answer ``{messageId, status}``."""
         ...
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection
 from gateway.domain.errors import Conflict
 from gateway.domain.messages import Envelope, MessageType
 from gateway.envelope import EnvelopeSigner
+from gateway.futures import then
 from gateway.store.evidence import EvidenceEntry
 from gateway.store.evidence_format import BodyPolicy
 from gateway.store.messages import MessageStore
@@ -73,21 +75,11 @@ class Acceptor:
         source: str = "city",
         within: Callable[[Connection, str], None] | None = None,
     ) -> Accepted:
-        body = json_bytes(document)
         derived = message_id is not None
-        message_id = message_id or str(uuid.uuid4())
-        headers = {HEADER_SOURCE: source}
-        if dossier_code:
-            headers[HEADER_DOSSIER] = dossier_code
-        envelope = self._signer.sign(
-            message_id=message_id,
-            type=message_type.value,
-            recipient=message_type.recipient,
-            body=body,
-            correlation_id=correlation_id,
-            headers=headers,
+        envelope = self._envelope(
+            message_type, document, correlation_id, dossier_code, message_id, source
         )
-        guard = None if within is None else (lambda connection: within(connection, message_id))
+        guard = None if within is None else _bound(within, envelope.message_id)
         try:
             created = self._store.accept(
                 envelope, dossier_code=dossier_code, partner=message_type.recipient, within=guard
@@ -95,8 +87,59 @@ class Acceptor:
         except Conflict:
             if not derived:
                 raise
-            return Accepted(message_id, created=False)
-        return Accepted(message_id, created)
+            return Accepted(envelope.message_id, created=False)
+        return Accepted(envelope.message_id, created)
+
+    def accept_soon(
+        self,
+        message_type: MessageType,
+        document: Any,
+        *,
+        correlation_id: str,
+        dossier_code: str | None,
+        within: Callable[[Connection, str], None],
+        source: str = "city",
+    ) -> Future[Accepted]:
+        """:meth:`accept` for an event loop, with a fresh message id and a ``within`` step:
+        signs now, in the caller's thread; the future resolves once the message is
+        committed (``MessageStore.accept_soon``), with what :meth:`accept` returns."""
+        envelope = self._envelope(
+            message_type, document, correlation_id, dossier_code, None, source
+        )
+        stored = self._store.accept_soon(
+            envelope,
+            dossier_code=dossier_code,
+            partner=message_type.recipient,
+            within=_bound(within, envelope.message_id),
+        )
+        return then(stored, lambda created: Accepted(envelope.message_id, created))
+
+    def _envelope(
+        self,
+        message_type: MessageType,
+        document: Any,
+        correlation_id: str,
+        dossier_code: str | None,
+        message_id: str | None,
+        source: str,
+    ) -> Envelope:
+        headers = {HEADER_SOURCE: source}
+        if dossier_code:
+            headers[HEADER_DOSSIER] = dossier_code
+        return self._signer.sign(
+            message_id=message_id or str(uuid.uuid4()),
+            type=message_type.value,
+            recipient=message_type.recipient,
+            body=json_bytes(document),
+            correlation_id=correlation_id,
+            headers=headers,
+        )
+
+
+def _bound(
+    within: Callable[[Connection, str], None], message_id: str
+) -> Callable[[Connection], None]:
+    return lambda connection: within(connection, message_id)
 
 
 def acceptance_evidence(

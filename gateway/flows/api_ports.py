@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.identifiers import DossierCode, ProcedureCode
 from gateway.flows.dossiers import DossierFlows, Step
 from gateway.flows.payments import PaymentFlows
+from gateway.futures import then
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -51,20 +53,24 @@ class DossierService:
         self._flows = flows
         self._portal = portal
 
-    def sync_dossier(self, record: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:
+    def sync_dossier_soon(
+        self, record: Mapping[str, Any], ctx: ApiContext
+    ) -> Future[dict[str, Any]]:
         # the body was validated against the portal's own record schema by the API (the
         # gateway contract $refs it); the flows parse the identifiers and the transition
-        accepted = self._flows.sync(record, correlation_id=ctx.correlation_id, also=_recording(ctx))
-        return _queued(accepted.message_id)
+        accepted = self._flows.sync_soon(
+            record, correlation_id=ctx.correlation_id, also=_recording(ctx)
+        )
+        return then(accepted, lambda done: _queued(done.message_id))
 
-    def push_progress(
+    def push_progress_soon(
         self, dossier_code: str, progress: Mapping[str, Any], ctx: ApiContext
-    ) -> dict[str, Any]:
+    ) -> Future[dict[str, Any]]:
         document = {**progress, "MaHoSo": progress.get("MaHoSo", dossier_code)}
-        accepted = self._flows.progress(
+        accepted = self._flows.progress_soon(
             dossier_code, document, correlation_id=ctx.correlation_id, also=_recording(ctx)
         )
-        return _queued(accepted.message_id)
+        return then(accepted, lambda done: _queued(done.message_id))
 
     def portal_status(self, dossier_code: str, ctx: ApiContext) -> dict[str, Any]:
         code = DossierCode.parse(dossier_code)

@@ -17,6 +17,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from contextlib import nullcontext
 from typing import Any
 
@@ -121,11 +122,18 @@ class DossierFlows:
     def sync(
         self, record: Mapping[str, Any], *, correlation_id: str, also: Step | None = None
     ) -> Accepted:
-        """Queue ``DongBoHoSoMC`` for one dossier record.
+        """Queue ``DongBoHoSoMC`` for one dossier record (waits for the commit)."""
+        return self.sync_soon(record, correlation_id=correlation_id, also=also).result()
+
+    def sync_soon(
+        self, record: Mapping[str, Any], *, correlation_id: str, also: Step | None = None
+    ) -> Future[Accepted]:
+        """:meth:`sync` for an event loop: checks and signs now, in the caller's thread;
+        the future resolves once the message is committed.
 
         ``also(connection, message_id)`` runs first in the message's transaction (the
         API records the request's Idempotency-Key there); if it raises, nothing is
-        recorded. The same for :meth:`progress`.
+        recorded. The same for :meth:`progress_soon`.
         """
         code, status = parse_dossier_identifiers(record)
         return self._queue(
@@ -140,7 +148,20 @@ class DossierFlows:
         correlation_id: str,
         also: Step | None = None,
     ) -> Accepted:
-        """Queue ``CapNhatTienDoHoSoMC`` for one dossier's progress entry."""
+        """Queue ``CapNhatTienDoHoSoMC`` for one dossier's progress entry (waits)."""
+        return self.progress_soon(
+            dossier_code, progress, correlation_id=correlation_id, also=also
+        ).result()
+
+    def progress_soon(
+        self,
+        dossier_code: str,
+        progress: Mapping[str, Any],
+        *,
+        correlation_id: str,
+        also: Step | None = None,
+    ) -> Future[Accepted]:
+        """:meth:`progress` for an event loop (see :meth:`sync_soon`)."""
         code = DossierCode.parse(dossier_code)
         if progress.get("MaHoSo", code.value) != code.value:
             raise InvalidInput(
@@ -161,13 +182,13 @@ class DossierFlows:
         status: DossierStatus,
         correlation_id: str,
         also: Step | None,
-    ) -> Accepted:
+    ) -> Future[Accepted]:
         def within(connection: Connection, message_id: str) -> None:
             if also is not None:
                 also(connection, message_id)
             self._states.check_and_advance(connection, code.value, status, message_id)
 
-        return self._acceptor.accept(
+        return self._acceptor.accept_soon(
             message_type,
             dict(document),
             correlation_id=correlation_id,

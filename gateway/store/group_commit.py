@@ -26,6 +26,8 @@ Rules:
   waits at most ``max_wait`` for more once it has one.
 - Only SQLite gets a committer (its writers take turns anyway); on PostgreSQL
   :func:`group_commit` returns None and callers write with :func:`write_tx` as before.
+- Callers write through :func:`run_write` (a thread that may wait) or
+  :func:`submit_write` (a future, for an event loop); both pick the committer or not.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -202,10 +204,37 @@ def group_commit(engine: Engine) -> GroupCommit | None:
         return committer
 
 
+_POOLS: weakref.WeakKeyDictionary[Engine, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+WRITE_THREADS = 8  # per engine without a committer (PostgreSQL): concurrent write transactions
+
+
+def submit_write(engine: Engine, work: Callable[[Connection], R]) -> Future[R]:
+    """``work`` in a write transaction, handed over: the future resolves once committed.
+
+    Through the committer on SQLite; on PostgreSQL in a small thread pool of the engine's
+    (``WRITE_THREADS``), each item in its own :func:`write_tx`. For an event loop
+    (``asyncio.wrap_future``): no thread of its own waits for the commit.
+    """
+    committer = group_commit(engine)
+    if committer is not None:
+        return committer.submit(work)
+    with _GUARD:
+        pool = _POOLS.get(engine)
+        if pool is None:
+            pool = _POOLS[engine] = ThreadPoolExecutor(
+                WRITE_THREADS, thread_name_prefix="tthc-write"
+            )
+    return pool.submit(_write, engine, work)
+
+
+def _write(engine: Engine, work: Callable[[Connection], R]) -> R:
+    with write_tx(engine) as connection:
+        return work(connection)
+
+
 def run_write(engine: Engine, work: Callable[[Connection], R]) -> R:
     """``work`` in a write transaction: through the committer on SQLite, else ``write_tx``."""
     committer = group_commit(engine)
     if committer is not None:
         return committer.run(work)
-    with write_tx(engine) as connection:
-        return work(connection)
+    return _write(engine, work)

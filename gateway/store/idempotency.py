@@ -28,9 +28,8 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, TypeVar
@@ -39,7 +38,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.store.db import insert_ignore, read_tx, utcnow, write_tx
-from gateway.store.group_commit import group_commit, run_write
+from gateway.store.group_commit import run_write, submit_write
 from gateway.store.prepared import Prepared
 from gateway.store.schema import idempotency
 
@@ -126,8 +125,6 @@ class IdempotencyStore:
         self.engine = engine
         self.ttl = ttl
         self.reservation = reservation
-        self._guard = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None  # begin_soon/save_soon without a committer
 
     def lookup(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
         """What is stored for (caller, key), compared with ``request_hash``."""
@@ -283,14 +280,7 @@ class IdempotencyStore:
             )
 
     def _soon(self, work: Callable[[Connection], R]) -> Future[R]:
-        committer = group_commit(self.engine)
-        if committer is not None:
-            return committer.submit(work)
-        with self._guard:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(4, thread_name_prefix="tthc-idempotency")
-            pool = self._pool
-        return pool.submit(run_write, self.engine, work)
+        return submit_write(self.engine, work)
 
     def abandon(self, caller: str, key: str, request_hash: str) -> None:
         """Drop an unfinished reservation (the work failed; the caller may retry)."""

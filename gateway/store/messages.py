@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -32,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.domain.errors import Conflict
 from gateway.domain.messages import Envelope, MessageStatus
 from gateway.store.db import read_tx, utcnow, write_tx
-from gateway.store.group_commit import run_write
+from gateway.store.group_commit import run_write, submit_write
 from gateway.store.message_views import (
     FAILURE_EVENTS,
     Acceptance,
@@ -104,13 +105,34 @@ class MessageStore:
         """
         if within is None:
             return self.accept_many([Acceptance(envelope, dossier_code, partner)]) == 1
+        return run_write(self.engine, self._accept_work(envelope, dossier_code, partner, within))
+
+    def accept_soon(
+        self,
+        envelope: Envelope,
+        *,
+        dossier_code: str | None,
+        partner: str,
+        within: Callable[[Connection], None],
+    ) -> Future[bool]:
+        """:meth:`accept` with ``within``, handed over (``submit_write``): the future
+        resolves once the message is committed (for an event loop)."""
+        return submit_write(self.engine, self._accept_work(envelope, dossier_code, partner, within))
+
+    def _accept_work(
+        self,
+        envelope: Envelope,
+        dossier_code: str | None,
+        partner: str,
+        within: Callable[[Connection], None],
+    ) -> Callable[[Connection], bool]:
         by_id = {envelope.message_id: Acceptance(envelope, dossier_code, partner)}
 
         def work(connection: Connection) -> bool:
             within(connection)
             return self._accept_in(connection, by_id) == 1
 
-        return run_write(self.engine, work)
+        return work
 
     def accept_many(self, items: Sequence[Acceptance]) -> int:
         """Accept a batch in one transaction; returns how many were new."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,11 @@ async def call_port(method: Callable[..., R], *args: Any) -> R:
     """Call a (blocking) port method in a worker thread with the request's context last."""
     ctx: CallContext = call_context()
     return await run_in_threadpool(method, *args, ctx)
+
+
+async def call_port_soon(method: Callable[..., Future[R]], *args: Any) -> R:
+    """Call a ``*_soon`` port method here, on the loop, and await the future it answers."""
+    return await asyncio.wrap_future(method(*args, call_context()))
 
 
 JsonAnswer = tuple[Any, int, dict[str, str]]

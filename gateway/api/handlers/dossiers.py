@@ -6,18 +6,25 @@ from typing import Any
 
 from starlette.responses import Response
 
-from gateway.api.handlers._common import JsonAnswer, answer, call_port, recorded_or_answer
+from gateway.api.handlers._common import (
+    JsonAnswer,
+    answer,
+    call_port,
+    call_port_soon,
+    recorded_or_answer,
+)
 from gateway.api.runtime import require, services
 
 
 async def sync_dossier(body: dict[str, Any]) -> JsonAnswer | Response:
     port = require(services().dossiers, "dossier sync")
-    return recorded_or_answer(await call_port(port.sync_dossier, body), 202)
+    return recorded_or_answer(await call_port_soon(port.sync_dossier_soon, body), 202)
 
 
 async def push_progress(dossier_code: str, body: dict[str, Any]) -> JsonAnswer | Response:
     port = require(services().dossiers, "dossier progress")
-    return recorded_or_answer(await call_port(port.push_progress, dossier_code, body), 202)
+    answer_ = await call_port_soon(port.push_progress_soon, dossier_code, body)
+    return recorded_or_answer(answer_, 202)
 
 
 async def portal_status(dossier_code: str) -> JsonAnswer:

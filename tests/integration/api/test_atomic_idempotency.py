@@ -134,7 +134,7 @@ def test_concurrent_requests_with_one_key_store_one_message(gateway: Gateway) ->
         ctx = CallContext("corr-00000001", "city", "k-same", None, record_answer=claim)
         barrier.wait()
         try:
-            services.dossiers.sync_dossier(body, ctx)  # type: ignore[union-attr]
+            services.dossiers.sync_dossier_soon(body, ctx).result(timeout=30)  # type: ignore[union-attr]
             assert claim.body is not None
             answers.append(claim.body)
         except IdempotentReplay as replay:

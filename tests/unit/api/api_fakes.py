@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from concurrent.futures import Future
 from functools import cache
 from typing import Any
 
@@ -155,7 +156,8 @@ class FakePort:
         self._group = group
 
     def __getattr__(self, method: str) -> Any:
-        name = f"{self._group}.{method}"
+        soon = method.endswith("_soon")  # a port method answering a Future (run on the loop)
+        name = f"{self._group}.{method.removesuffix('_soon')}"
         if method.startswith("_") or name not in self._backend.answers:
             raise AttributeError(method)
 
@@ -163,4 +165,12 @@ class FakePort:
             *positional, ctx = args
             return self._backend.answer(name, tuple(positional), ctx)
 
-        return call
+        def call_soon(*args: Any) -> Future[Any]:
+            future: Future[Any] = Future()
+            try:
+                future.set_result(call(*args))
+            except BaseException as error:  # noqa: BLE001 - the future carries it
+                future.set_exception(error)
+            return future
+
+        return call_soon if soon else call
