@@ -23,7 +23,8 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,40 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
         return
     with lock, engine.begin() as connection:
         yield connection
+
+
+@dataclass(frozen=True)
+class DriverTx:
+    """A write transaction held on a driver connection (:func:`driver_write_tx`); what
+    :class:`gateway.store.prepared.Prepared` needs to run in it."""
+
+    dialect: Dialect
+    driver: Any  # the DBAPI connection (sqlite3 / psycopg)
+
+
+@contextmanager
+def driver_write_tx(engine: Engine) -> Iterator[DriverTx]:
+    """:func:`write_tx` on the driver itself, for short writes of prepared statements.
+
+    Same rules (SQLite: the in-process writer lock, ``BEGIN IMMEDIATE``; commit on
+    success, roll back on error), without SQLAlchemy's connection and transaction objects
+    and events: a partner call appends two evidence records, each its own transaction.
+    """
+    lock = _write_lock(engine)
+    with lock if lock is not None else nullcontext():
+        pooled = engine.raw_connection()
+        try:
+            driver: Any = pooled.driver_connection
+            if engine.dialect.name == "sqlite":
+                driver.execute("BEGIN IMMEDIATE")
+            try:
+                yield DriverTx(engine.dialect, driver)
+            except BaseException:
+                driver.rollback()
+                raise
+            driver.commit()
+        finally:
+            pooled.close()  # back to the pool
 
 
 @contextmanager

@@ -41,7 +41,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from gateway.domain.errors import InvalidInput
 from gateway.keys import KeyStore, jws_registry
-from gateway.store.db import utcnow, write_tx
+from gateway.store.db import driver_write_tx, utcnow, write_tx
 from gateway.store.evidence_format import (
     BODY_POLICIES,
     GENESIS,
@@ -159,8 +159,8 @@ class EvidenceLog:
                 head = str(row["hash"])
                 rows.append(row)
                 receipts.append(EvidenceReceipt(self.chain_id, seq, head))
-            with write_tx(self.engine) as connection:
-                _INSERT_RECORDS.execute_many(connection, rows)
+            with driver_write_tx(self.engine) as transaction:
+                _INSERT_RECORDS.execute_many(transaction, rows)
             self._seq, self._head = seq, head
             self._since_checkpoint += len(rows)
             due = self._since_checkpoint >= self._every or (

@@ -19,8 +19,9 @@ Rules:
   ``Connection.execute`` writes and reads (tested against it on SQLite and PostgreSQL).
 - Driver errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``...)
   through ``DBAPIError.instance``, so callers catch what they would catch with Core.
-- Runs in the transaction the caller holds on ``connection`` (its driver connection);
-  never begins or commits. Refused when compiling: expanding (``IN`` list) parameters and
+- Runs in the transaction the caller holds on ``connection`` (its driver connection), a
+  SQLAlchemy ``Connection`` or a :class:`~gateway.store.db.DriverTx`; never begins or
+  commits. Refused when compiling: expanding (``IN`` list) parameters and
   inserts that need Python-side column defaults (pass every column instead).
 """
 
@@ -35,6 +36,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.dml import Insert
+
+from gateway.store.db import DriverTx
 
 Processor = Callable[[Any], Any] | None
 
@@ -84,7 +87,9 @@ class Prepared:
         self._plans: dict[tuple[str, frozenset[str] | None], _Plan] = {}
         self._lock = threading.Lock()
 
-    def execute(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def execute(
+        self, connection: Connection | DriverTx, params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
         """Run once with ``params``; the rows it returns (``[]`` for plain DML)."""
         plan = self._plan(connection.dialect, params)
         bound = plan.bind(params)
@@ -99,16 +104,20 @@ class Prepared:
             cursor.close()
         return plan.rows(raw)
 
-    def first(self, connection: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(
+        self, connection: Connection | DriverTx, params: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
         rows = self.execute(connection, params)
         return rows[0] if rows else None
 
-    def scalar(self, connection: Connection, params: Mapping[str, Any]) -> Any:
+    def scalar(self, connection: Connection | DriverTx, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None when there is no row."""
         row = self.first(connection, params)
         return None if row is None else row[0]
 
-    def execute_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def execute_many(
+        self, connection: Connection | DriverTx, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
         """Run once per row of ``rows`` (all with the same keys), in one driver call."""
         if not rows:
             return
@@ -170,11 +179,15 @@ class Prepared:
         )
 
 
-def _driver(connection: Connection) -> Any:
+def _driver(connection: Connection | DriverTx) -> Any:
+    if isinstance(connection, DriverTx):
+        return connection.driver
     return connection.connection.driver_connection
 
 
-def _wrapped(connection: Connection, sql: str, params: Any, error: Exception) -> StatementError:
+def _wrapped(
+    connection: Connection | DriverTx, sql: str, params: Any, error: Exception
+) -> StatementError:
     return DBAPIError.instance(
         sql, params, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
     )

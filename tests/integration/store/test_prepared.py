@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from gateway.store.db import UTCDateTime, make_engine, write_tx
+from gateway.store.db import UTCDateTime, driver_write_tx, make_engine, write_tx
 from gateway.store.prepared import Prepared
 from tests.conftest import fresh_schema
 
@@ -160,3 +160,24 @@ def test_a_statement_runs_in_the_callers_transaction(engine: sa.Engine) -> None:
         raise Boom
     with engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(things)).scalar() == 0
+
+
+def test_a_driver_transaction_commits_what_prepared_statements_wrote(engine: sa.Engine) -> None:
+    with driver_write_tx(engine) as transaction:
+        INSERT.execute_many(transaction, [ROW, {**ROW, "id": "b"}])
+        assert BY_ID.first(transaction, {"b_id": "b"}) == (AT, ROW["headers"], ROW["body"], 0)
+    assert core_row(engine, "a") == core_row(engine, "b") == (AT, ROW["headers"], ROW["body"], 0)
+
+
+def test_a_driver_transaction_rolls_back_on_error(engine: sa.Engine) -> None:
+    with driver_write_tx(engine) as transaction:
+        INSERT.execute(transaction, ROW)
+    with pytest.raises(IntegrityError), driver_write_tx(engine) as transaction:
+        INSERT.execute(transaction, {**ROW, "id": "fresh"})
+        INSERT.execute(transaction, ROW)  # a duplicate: the whole transaction goes
+    with engine.connect() as connection:
+        ids = connection.execute(sa.select(things.c.id)).scalars().all()
+    assert ids == ["a"]
+    with driver_write_tx(engine) as transaction:  # the pooled connection is usable again
+        INSERT.execute(transaction, {**ROW, "id": "after"})
+    assert core_row(engine, "after")[3] == 0
