@@ -31,7 +31,7 @@ import hashlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from sqlalchemy import Engine, and_, bindparam, delete, select, update
@@ -161,24 +161,8 @@ class IdempotencyStore:
         self, connection: Connection, caller: str, key: str, request_hash: str
     ) -> IdempotencyResult:
         """:meth:`begin` in the caller's write transaction."""
-        now = utcnow()
-        _DROP_EXPIRED.execute(connection, {"b_caller": caller, "b_key": key, "b_now": now})
-        inserted = _insert_statement(connection).first(
-            connection,
-            {
-                "caller": caller,
-                "key": key,
-                "request_hash": request_hash,
-                "status": None,
-                "response_body": None,
-                "response_headers": None,
-                "created_at": now,
-                "expires_at": now + min(self.reservation, self.ttl),
-            },
-        )
-        if inserted is not None:
-            return IdempotencyResult("miss")
-        return self._lookup_in(connection, caller, key, request_hash)
+        expires_at = utcnow() + min(self.reservation, self.ttl)
+        return self._insert_first(connection, caller, key, request_hash, None, expires_at)
 
     def record_in(
         self,
@@ -199,6 +183,22 @@ class IdempotencyStore:
         concurrent requests with one key: the second's insert waits for the first's
         transaction (PostgreSQL) or its batch (SQLite) and then finds its record.
         """
+        answer = StoredResponse(status, body, dict(headers or {}))
+        return self._insert_first(
+            connection, caller, key, request_hash, answer, utcnow() + self.ttl
+        )
+
+    def _insert_first(
+        self,
+        connection: Connection,
+        caller: str,
+        key: str,
+        request_hash: str,
+        answer: StoredResponse | None,
+        expires_at: datetime,
+    ) -> IdempotencyResult:
+        """Drop an expired record of the key, insert ours (an answer, or a reservation
+        when ``answer`` is None); ``miss`` if inserted, else what is stored."""
         now = utcnow()
         _DROP_EXPIRED.execute(connection, {"b_caller": caller, "b_key": key, "b_now": now})
         inserted = _insert_statement(connection).first(
@@ -207,11 +207,11 @@ class IdempotencyStore:
                 "caller": caller,
                 "key": key,
                 "request_hash": request_hash,
-                "status": status,
-                "response_body": body,
-                "response_headers": dict(headers or {}),
+                "status": None if answer is None else answer.status,
+                "response_body": None if answer is None else answer.body,
+                "response_headers": None if answer is None else answer.headers,
                 "created_at": now,
-                "expires_at": now + self.ttl,
+                "expires_at": expires_at,
             },
         )
         if inserted is not None:
