@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from gateway.api.app import create_app
-from gateway.api.idempotency import AtomicClaim, IdempotentReplay
+from gateway.api.app import HTTP_METHODS, create_app
+from gateway.api.idempotency import ATOMIC_OPERATIONS, AtomicClaim, IdempotentReplay
 from gateway.api.ports import CallContext
+from gateway.api.spec import load_served_spec
 from gateway.bootstrap import Gateway, build
 from gateway.config import load_settings
 from gateway.demo import _spec_examples
@@ -148,3 +149,38 @@ def test_concurrent_requests_with_one_key_store_one_message(gateway: Gateway) ->
         thread.join(30)
     assert len(answers) == 8 and len(set(answers)) == 1
     assert message_count(gateway) == 1
+
+
+def test_the_atomic_operations_are_the_contracts_queued_ones() -> None:
+    spec = load_served_spec()
+    answers = {
+        operation["operationId"]: {int(code) for code in operation["responses"] if code[0] == "2"}
+        for item in spec["paths"].values()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+    for operation_id, status in ATOMIC_OPERATIONS.items():
+        assert answers[operation_id] == {status}, operation_id
+
+
+def test_the_queued_operations_take_no_reservation(
+    client: TestClient, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_reservation(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a queued operation reserved its key")
+
+    monkeypatch.setattr(IdempotencyStore, "begin_soon", no_reservation)
+    monkeypatch.setattr(IdempotencyStore, "save_soon", no_reservation)
+    assert post(client, dossier(2), "atomic-key-0006").status_code == 202
+    progress = dict(_spec_examples()["progress"], TrangThai="4")
+    answer = client.post(
+        "/v1/dossiers/000.00.00.H26-261127-00001/progress",
+        content=json.dumps(progress).encode(),
+        headers={
+            "X-API-Key": CITY_KEY,
+            "Idempotency-Key": "atomic-key-0007",
+            "Content-Type": "application/json",
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    assert message_count(gateway) == 2
