@@ -13,7 +13,8 @@ Rules:
   one write transaction for the message, and a crash cannot lose the record (the row stays
   in the outbox until it is written). The envelope's headers carry what that record needs
   (``x-source``, ``x-dossier-code``); they are metadata, not covered by the signature.
-- ``within`` lets a flow check and update its own state in the message's transaction.
+- ``accept_soon``'s ``within`` lets a flow check and update its own state in the
+  message's transaction.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from gateway.futures import then
 from gateway.store.evidence import EvidenceEntry
 from gateway.store.evidence_format import BodyPolicy
 from gateway.store.messages import MessageStore
+
+# a step of a message's transaction: (connection, message id)
+Step = Callable[[Connection, str], None]
 
 HEADER_SOURCE = "x-source"
 HEADER_DOSSIER = "x-dossier-code"
@@ -73,16 +77,14 @@ class Acceptor:
         dossier_code: str | None,
         message_id: str | None = None,
         source: str = "city",
-        within: Callable[[Connection, str], None] | None = None,
     ) -> Accepted:
         derived = message_id is not None
         envelope = self._envelope(
             message_type, document, correlation_id, dossier_code, message_id, source
         )
-        guard = None if within is None else _bound(within, envelope.message_id)
         try:
             created = self._store.accept(
-                envelope, dossier_code=dossier_code, partner=message_type.recipient, within=guard
+                envelope, dossier_code=dossier_code, partner=message_type.recipient
             )
         except Conflict:
             if not derived:
@@ -97,7 +99,7 @@ class Acceptor:
         *,
         correlation_id: str,
         dossier_code: str | None,
-        within: Callable[[Connection, str], None],
+        within: Step,
         source: str = "city",
     ) -> Future[Accepted]:
         """:meth:`accept` for an event loop, with a fresh message id and a ``within`` step:
@@ -136,9 +138,7 @@ class Acceptor:
         )
 
 
-def _bound(
-    within: Callable[[Connection, str], None], message_id: str
-) -> Callable[[Connection], None]:
+def _bound(within: Step, message_id: str) -> Callable[[Connection], None]:
     return lambda connection: within(connection, message_id)
 
 

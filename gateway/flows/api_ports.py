@@ -19,7 +19,8 @@ from adapters.portal.catalogue import procedure_to_portal
 from adapters.portal.port import PortalClient
 from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.identifiers import DossierCode, ProcedureCode
-from gateway.flows.dossiers import DossierFlows, Step
+from gateway.flows.acceptor import Step
+from gateway.flows.dossiers import DossierFlows
 from gateway.flows.payments import PaymentFlows
 from gateway.futures import then
 

@@ -16,7 +16,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future
 from contextlib import nullcontext
 from typing import Any
@@ -29,13 +29,10 @@ from gateway.domain.errors import Conflict, InvalidInput
 from gateway.domain.identifiers import DossierCode, ProcedureCode
 from gateway.domain.messages import MessageType
 from gateway.domain.status import DossierStatus, check_transition
-from gateway.flows.acceptor import Accepted, Acceptor, derived_message_id
+from gateway.flows.acceptor import Accepted, Acceptor, Step, derived_message_id
 from gateway.flows.tables import dossier_states
 from gateway.store.db import read_tx, utcnow
 from gateway.store.prepared import Prepared
-
-# a step of a message's transaction: (connection, message id)
-Step = Callable[[Connection, str], None]
 
 
 class DossierStates:

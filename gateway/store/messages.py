@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.domain.errors import Conflict
 from gateway.domain.messages import Envelope, MessageStatus
 from gateway.store.db import read_tx, utcnow, write_tx
-from gateway.store.group_commit import run_write, submit_write
+from gateway.store.group_commit import submit_write
 from gateway.store.message_views import (
     FAILURE_EVENTS,
     Acceptance,
@@ -86,26 +86,12 @@ class MessageStore:
 
     # -- accepting ---------------------------------------------------------------
 
-    def accept(
-        self,
-        envelope: Envelope,
-        *,
-        dossier_code: str | None,
-        partner: str,
-        within: Callable[[Connection], None] | None = None,
-    ) -> bool:
+    def accept(self, envelope: Envelope, *, dossier_code: str | None, partner: str) -> bool:
         """Record a new message, its outbox row and ``accepted``, atomically.
 
         Returns True when recorded now, False when this exact message was already there.
-        ``within`` runs first in the same transaction (a caller's own check-and-update
-        that must stand or fall with the message); if it raises, nothing is recorded.
-        With ``within`` the write goes through the engine's group commit (SQLite): it
-        shares a transaction with concurrent accepts, in its own savepoint, and this
-        returns once that transaction has committed.
         """
-        if within is None:
-            return self.accept_many([Acceptance(envelope, dossier_code, partner)]) == 1
-        return run_write(self.engine, self._accept_work(envelope, dossier_code, partner, within))
+        return self.accept_many([Acceptance(envelope, dossier_code, partner)]) == 1
 
     def accept_soon(
         self,
@@ -115,24 +101,18 @@ class MessageStore:
         partner: str,
         within: Callable[[Connection], None],
     ) -> Future[bool]:
-        """:meth:`accept` with ``within``, handed over (``submit_write``): the future
-        resolves once the message is committed (for an event loop)."""
-        return submit_write(self.engine, self._accept_work(envelope, dossier_code, partner, within))
-
-    def _accept_work(
-        self,
-        envelope: Envelope,
-        dossier_code: str | None,
-        partner: str,
-        within: Callable[[Connection], None],
-    ) -> Callable[[Connection], bool]:
+        """:meth:`accept`, with ``within`` run first in the same transaction (a caller's
+        own check-and-update that must stand or fall with the message; if it raises,
+        nothing is recorded), handed over: the future resolves once the message is
+        committed. Through the engine's group commit on SQLite (``submit_write``): it
+        shares a transaction with concurrent accepts, and may run twice (see there)."""
         by_id = {envelope.message_id: Acceptance(envelope, dossier_code, partner)}
 
         def work(connection: Connection) -> bool:
             within(connection)
             return self._accept_in(connection, by_id) == 1
 
-        return work
+        return submit_write(self.engine, work)
 
     def accept_many(self, items: Sequence[Acceptance]) -> int:
         """Accept a batch in one transaction; returns how many were new."""
