@@ -58,7 +58,7 @@ def make_client(
         "population",
         f"{base}/ws",
         connect_timeout=1.0,
-        read_timeout=0.5,
+        read_timeout=1.0,  # under the mock's HANG_SECONDS (1.5), above a slow machine's first call
         allow_plain_http=True,
         max_answer_bytes=max_answer_bytes,
         read_retries=1,
