@@ -67,6 +67,7 @@ class BrokerSettings(Section):
     blocked_connection_timeout_seconds: float = Field(60, gt=0)
     retry_delays_seconds: tuple[float, ...] = (5, 30, 300, 1800)
     max_attempts: int = Field(5, ge=1, le=100)
+    retry_budget_seconds: float = Field(86_400, gt=0)  # a partner down this long: then parked
 
     @property
     def embedded(self) -> bool:
@@ -256,6 +257,17 @@ class WorkerSettings(Section):
     completion: Literal["group", "each", "batch"] = "group"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9108, ge=0, le=65535)  # 0: no metrics server in the worker
+    lease_seconds: float = Field(60, gt=0, le=86_400)  # a claim's lease, renewed by heartbeats
+    heartbeat_seconds: float = Field(2, gt=0, le=300)
+    dead_after_seconds: float = Field(10, gt=0, le=3600)  # no heartbeat this long: dead
+
+    @model_validator(mode="after")
+    def _liveness_margins(self) -> WorkerSettings:
+        if self.dead_after_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("dead_after_seconds must be at least twice heartbeat_seconds")
+        if self.lease_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("lease_seconds must be more than twice heartbeat_seconds")
+        return self
 
 
 class Settings(Section):

@@ -109,6 +109,10 @@ class UpstreamError(GatewayError):
 
     status = 502
     code = "upstream_error"
+    #: False when the call was refused before it was made (an open circuit): no attempt spent
+    attempted: ClassVar[bool] = True
+    #: seconds after which trying again makes sense, when the error knows (an open circuit)
+    retry_after: float | None = None
 
     def __init__(self, partner: str, detail: str) -> None:
         super().__init__(f"{partner}: {detail}")

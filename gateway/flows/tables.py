@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 from gateway.store.db import UTCDateTime
 
@@ -42,6 +42,8 @@ payments = Table(
     Column("bank_code", String(32), nullable=True),
     Column("confirm_message_id", String(64), nullable=True),
     Column("caller", String(64), nullable=False),
+    Index("ix_payments_dossier_code", "dossier_code"),
+    Index("ix_payments_state_created", "state", "created_at"),
 )
 
 portal_nonces = Table(
@@ -49,4 +51,5 @@ portal_nonces = Table(
     metadata,
     Column("nonce", String(128), primary_key=True),
     Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_portal_nonces_seen_at", "seen_at"),
 )

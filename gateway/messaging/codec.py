@@ -7,7 +7,11 @@ Rules:
 - The body is never touched: it travels byte-exact (the JWS is over it).
 - Times are ISO 8601 with offset; the envelope's own timestamp travels in ``x-timestamp`` so it
   survives exactly (AMQP's ``timestamp`` property only has whole seconds).
-- A header that does not parse is an error naming the header, never a silent default.
+- A header that does not parse is an error naming the header, never a silent default;
+  :func:`decode_delivery` turns that error into the delivery's ``defect`` (so the worker parks
+  the message with the reason) instead of letting it escape into the consumer loop.
+- A deferred delivery (:func:`defer_headers`) keeps its attempt count unless it spent one, and
+  keeps the last real failure (a deferral is not a failure).
 """
 
 from __future__ import annotations
@@ -123,6 +127,69 @@ def delivery_from(
         last_error=headers.get(HEADER_LAST_ERROR),
         redelivered=redelivered,
     )
+
+
+def decode_delivery(
+    *,
+    message_id: str,
+    type_: str,
+    correlation_id: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    queue: str,
+    queue_type: str,
+    redelivered: bool,
+    fallback_timestamp: datetime | None = None,
+) -> Delivery:
+    """The delivery a queue holds; a header that does not decode becomes ``defect``."""
+    try:
+        envelope = envelope_from(
+            message_id=message_id,
+            type_=type_,
+            correlation_id=correlation_id,
+            body=body,
+            headers=headers,
+            fallback_timestamp=fallback_timestamp,
+        )
+        return delivery_from(
+            envelope, headers, queue=queue, queue_type=queue_type, redelivered=redelivered
+        )
+    except ContractViolation as defect:
+        safe = {k: v for k, v in headers.items() if k not in _DECODED_HEADERS}
+        envelope = envelope_from(
+            message_id=message_id,
+            type_=type_,
+            correlation_id=correlation_id,
+            body=body,
+            headers=safe,
+            fallback_timestamp=fallback_timestamp,
+        )
+        return Delivery(
+            envelope=envelope,
+            attempt=1,
+            queue=queue,
+            queue_type=queue_type,
+            last_error=safe.get(HEADER_LAST_ERROR),
+            redelivered=redelivered,
+            defect=defect.detail,
+        )
+
+
+#: Headers whose value is parsed (a bad one makes the delivery poison).
+_DECODED_HEADERS = frozenset({HEADER_TIMESTAMP, HEADER_ATTEMPT, HEADER_FIRST_FAILURE})
+
+
+def defer_headers(delivery: Delivery, error: str, when: datetime, *, spent: bool) -> dict[str, str]:
+    """Headers of a deferred copy: one more attempt only if this one was ``spent``."""
+    if spent:
+        return retry_headers(delivery, error, when)
+    headers = envelope_headers(delivery.envelope)
+    headers[HEADER_ATTEMPT] = str(delivery.attempt)
+    if delivery.first_failure_at is not None:
+        headers[HEADER_FIRST_FAILURE] = format_time(delivery.first_failure_at)
+    if delivery.last_error:
+        headers[HEADER_LAST_ERROR] = delivery.last_error[:MAX_ERROR_CHARS]
+    return headers
 
 
 def retry_headers(delivery: Delivery, error: str, when: datetime) -> dict[str, str]:

@@ -12,6 +12,9 @@ Rules:
   ahead and writing its ``lease_owner``: a consumer that dies leaves its messages to reappear
   when the lease runs out (at-least-once). On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``;
   SQLite serialises writers (``BEGIN IMMEDIATE``).
+- With worker liveness on (``dead_after`` set, ``consumer_id`` = the registered worker id, see
+  :mod:`gateway.messaging.liveness`), the heartbeat renews the rows a worker holds
+  (:meth:`EmbeddedTransport.renew`) and a row held by a dead worker is claimable at once.
 - Ack deletes the row; retry moves ``visible_at`` by the tier's delay and bumps the attempt;
   park moves the row to the parked queue with the parking headers. All dispositions of a batch
   are applied in one transaction, after the handler returned.
@@ -38,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    or_,
     select,
     update,
 )
@@ -60,6 +64,7 @@ from gateway.messaging.port import (
     Unroutable,
 )
 from gateway.store.db import UTCDateTime, read_tx, write_tx
+from gateway.store.workers import dead_holder
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +104,7 @@ class EmbeddedTransport:
         lease: timedelta = timedelta(seconds=60),
         poll_interval: float = 0.05,
         batch_linger: float = 0.01,
+        dead_after: timedelta | None = None,
     ) -> None:
         self.engine = engine
         self.prefix = prefix
@@ -108,6 +114,9 @@ class EmbeddedTransport:
         self.poll_interval = poll_interval
         self.batch_linger = batch_linger
         self.consumer_id = uuid.uuid4().hex
+        self.dead_after = dead_after  # None: leases only (no worker registry)
+        self._in_hand: set[int] = set()  # row ids claimed and not yet settled
+        self._in_hand_lock = threading.Lock()
 
     def queue_for(self, type_: str) -> str:
         return f"{self.prefix}.{type_}"
@@ -179,29 +188,37 @@ class EmbeddedTransport:
             if not claimed:
                 stop.wait(self.poll_interval)
                 continue
-            deliveries = [_delivery(row, by_queue[row["queue"]]) for row in claimed]
+            ids = {row["id"] for row in claimed}
+            with self._in_hand_lock:
+                self._in_hand |= ids
             try:
+                deliveries = [_delivery(row, by_queue[row["queue"]]) for row in claimed]
                 dispositions = list(handler(deliveries))
+                if len(dispositions) != len(deliveries):
+                    raise RuntimeError(
+                        f"batch handler returned {len(dispositions)} dispositions "
+                        f"for {len(deliveries)} deliveries"
+                    )
+                self._settle(claimed, deliveries, dispositions)
             except Exception:
-                log.exception(
-                    "consumer: batch handler failed; %d left to their lease", len(claimed)
-                )
+                log.exception("consumer: batch failed; %d returned to the queue", len(claimed))
+                self._return(claimed)
                 stop.wait(1.0)
                 continue
-            if len(dispositions) != len(deliveries):
-                raise RuntimeError(
-                    f"batch handler returned {len(dispositions)} dispositions "
-                    f"for {len(deliveries)} deliveries"
-                )
-            self._settle(claimed, deliveries, dispositions)
+            finally:
+                with self._in_hand_lock:
+                    self._in_hand -= ids
             if len(claimed) < max_batch and self.batch_linger > 0:
                 stop.wait(self.batch_linger)  # let a fuller batch gather
 
     def _claim(self, queues: Sequence[str], limit: int) -> list[Any]:
         now = datetime.now(UTC)
+        due = queue_messages.c.visible_at <= now
+        if self.dead_after is not None:
+            due = or_(due, dead_holder(queue_messages.c.lease_owner, now, self.dead_after))
         candidates = (
             select(queue_messages.c.id)
-            .where(queue_messages.c.queue.in_(queues), queue_messages.c.visible_at <= now)
+            .where(queue_messages.c.queue.in_(queues), due)
             .order_by(queue_messages.c.id)
             .limit(limit)
         )
@@ -250,8 +267,14 @@ class EmbeddedTransport:
     ) -> None:
         policy = self.retry_policy
         error = disposition.error or disposition.reason
-        if disposition.action == "retry" and delivery.attempt < policy.max_attempts:
+        if disposition.action == "defer":
             values: dict[str, Any] = {
+                "headers": codec.defer_headers(delivery, error, now, spent=disposition.spent),
+                "attempt": delivery.attempt + (1 if disposition.spent else 0),
+                "visible_at": now + timedelta(seconds=disposition.delay),
+            }
+        elif disposition.action == "retry" and delivery.attempt < policy.max_attempts:
+            values = {
                 "headers": codec.retry_headers(delivery, error, now),
                 "attempt": delivery.attempt + 1,
                 "visible_at": now + timedelta(seconds=policy.delay_for(delivery.attempt)),
@@ -268,6 +291,38 @@ class EmbeddedTransport:
             .where(queue_messages.c.id == row_id)
             .values(lease_owner=None, **values)
         )
+
+    def _return(self, rows: Sequence[Any]) -> None:
+        """Give claimed rows back (visible again in a second; still marked as delivered before)."""
+        try:
+            with write_tx(self.engine) as connection:
+                connection.execute(
+                    update(queue_messages)
+                    .where(
+                        queue_messages.c.id.in_([row["id"] for row in rows]),
+                        queue_messages.c.lease_owner == self.consumer_id,
+                    )
+                    .values(visible_at=datetime.now(UTC) + timedelta(seconds=1))
+                )
+        except SQLAlchemyError as error:
+            log.warning("consumer: claimed rows not returned (%s)", type(error).__name__)
+
+    def renew(self, worker_id: str, lease: timedelta) -> None:
+        """Push the visibility of the rows in hand (claimed, not yet settled) one ``lease`` ahead."""
+        with self._in_hand_lock:
+            ids = sorted(self._in_hand)
+        if not ids:
+            return
+        with write_tx(self.engine) as connection:
+            connection.execute(
+                update(queue_messages)
+                .where(
+                    queue_messages.c.id.in_(ids),
+                    queue_messages.c.lease_owner == worker_id,
+                    queue_messages.c.queue != self.parked,
+                )
+                .values(visible_at=datetime.now(UTC) + lease)
+            )
 
     # -- parked messages --------------------------------------------------------------------
 
@@ -350,13 +405,16 @@ def _envelope(row: Any) -> tuple[Envelope, dict[str, str]]:
 
 
 def _delivery(row: Any, queue_type: str) -> Delivery:
-    envelope, headers = _envelope(row)
-    return codec.delivery_from(
-        envelope,
-        headers,
+    return codec.decode_delivery(
+        message_id=row["message_id"],
+        type_=row["type"],
+        correlation_id=row["correlation_id"],
+        body=bytes(row["body"]),
+        headers={str(k): str(v) for k, v in dict(row["headers"] or {}).items()},
         queue=row["queue"],
         queue_type=queue_type,
         redelivered=row["lease_owner"] is not None,
+        fallback_timestamp=row["enqueued_at"],
     )
 
 

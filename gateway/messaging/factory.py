@@ -17,7 +17,11 @@ from gateway.settings_model import BrokerSettings
 
 
 def retry_policy(broker: BrokerSettings) -> RetryPolicy:
-    return RetryPolicy(delays=tuple(broker.retry_delays_seconds), max_attempts=broker.max_attempts)
+    return RetryPolicy(
+        delays=tuple(broker.retry_delays_seconds),
+        max_attempts=broker.max_attempts,
+        budget_seconds=broker.retry_budget_seconds,
+    )
 
 
 def make_transport(

@@ -13,6 +13,14 @@ Rules:
   leaves the message unacknowledged and it is delivered again (at least once).
 - ``retry`` sends the message to the next delayed tier; once ``max_attempts`` is reached it is
   parked instead (reason ``attempts_exhausted``). ``park`` parks at once.
+- ``defer`` puts the message back after ``delay`` seconds (the nearest retry tier at or below
+  it on RabbitMQ) and is **never parked by the transport**: the attempt count goes up only when
+  the disposition says an attempt was ``spent`` (a partner call was made). For what is not the
+  message's fault: another live worker holds it, the partner's circuit is open, the store is
+  away, a partner outage within the retry budget (:attr:`RetryPolicy.budget_seconds`).
+- A message whose transport headers do not decode is still delivered, with ``defect`` saying
+  which header is wrong, so the worker parks it with its reason (poison never kills a consumer
+  nor holds its batch).
 - Replay of a parked message publishes the re-signed copy FIRST (with confirms), then removes
   the parked copy with :meth:`Transport.take_parked`: a crash in between leaves a duplicate
   (harmless), never a loss.
@@ -92,12 +100,24 @@ class RetryPolicy:
 
     delays: tuple[float, ...] = (5.0, 30.0, 300.0, 1800.0)
     max_attempts: int = 5
+    #: how long a partner may stay unavailable before its messages are parked (time, not tries)
+    budget_seconds: float = 86_400.0
 
     def __post_init__(self) -> None:
         if not self.delays or any(d <= 0 for d in self.delays):
             raise ValueError(f"retry delays must be positive and non-empty, got {self.delays!r}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.budget_seconds <= 0:
+            raise ValueError(f"retry budget must be positive, got {self.budget_seconds}")
+
+    def tier_for_delay(self, delay: float) -> int:
+        """The tier with the longest delay not above ``delay`` (the shortest tier at least)."""
+        best = min(range(len(self.delays)), key=lambda i: self.delays[i])
+        for index, tier_delay in enumerate(self.delays):
+            if self.delays[best] < tier_delay <= delay:
+                best = index
+        return best
 
     def delay_for(self, attempt: int) -> float:
         """Delay before attempt ``attempt + 1`` after attempt ``attempt`` (1-based) failed."""
@@ -122,15 +142,19 @@ class Delivery:
     first_failure_at: datetime | None = None
     last_error: str | None = None
     redelivered: bool = False
+    #: set when a transport header did not decode (the message is poison: park it)
+    defect: str | None = None
 
 
 @dataclass(frozen=True)
 class Disposition:
-    """What the handler decided: ``ack``, ``retry`` later, or ``park`` now."""
+    """What the handler decided: ``ack``, ``retry`` later, ``defer`` (not counted), ``park``."""
 
-    action: Literal["ack", "retry", "park"]
+    action: Literal["ack", "retry", "defer", "park"]
     reason: str = ""
     error: str = ""
+    delay: float = 0.0  # defer: seconds before the next delivery
+    spent: bool = False  # defer: this delivery made a partner call (the attempt count goes up)
 
     @classmethod
     def ack(cls) -> Disposition:
@@ -139,6 +163,12 @@ class Disposition:
     @classmethod
     def retry(cls, reason: str, error: str = "") -> Disposition:
         return cls("retry", reason, error[:MAX_ERROR_CHARS])
+
+    @classmethod
+    def defer(
+        cls, reason: str, error: str = "", *, delay: float, spent: bool = False
+    ) -> Disposition:
+        return cls("defer", reason, error[:MAX_ERROR_CHARS], max(0.0, delay), spent)
 
     @classmethod
     def park(cls, reason: str, error: str = "") -> Disposition:

@@ -196,16 +196,19 @@ class RabbitTransport:
             raise PublishFailed(f"broker refused (nack) {len(confirms.nacked)} message(s)")
 
     def _republish(self, delivery: Delivery, disposition: Disposition) -> None:
-        """Send a failed delivery to its next retry tier, or park it; confirmed."""
+        """Send a delivery to its next retry tier, back to a tier (defer), or park it; confirmed."""
         when = datetime.now(UTC)
         policy = self.retry_policy
         envelope = delivery.envelope
-        if disposition.action == "retry" and delivery.attempt < policy.max_attempts:
+        error = disposition.error or disposition.reason
+        if disposition.action == "defer":
+            exchange = self.settings.tier_names()[policy.tier_for_delay(disposition.delay)]
+            headers = codec.defer_headers(delivery, error, when, spent=disposition.spent)
+        elif disposition.action == "retry" and delivery.attempt < policy.max_attempts:
             exchange = self.settings.tier_names()[policy.tier_index(delivery.attempt)]
-            headers = codec.retry_headers(delivery, disposition.error or disposition.reason, when)
+            headers = codec.retry_headers(delivery, error, when)
         else:
             reason = disposition.reason if disposition.action == "park" else "attempts_exhausted"
-            error = disposition.error or disposition.reason
             exchange = self.settings.parked
             headers = codec.park_headers(delivery, reason, error, when)
         self._publish_raw([(exchange, envelope.type, envelope, headers)])
@@ -287,22 +290,18 @@ class RabbitTransport:
     ) -> None:
         deliveries = []
         for method, props, body, queue_type in batch:
-            headers = str_headers(props.headers)
-            envelope = codec.envelope_from(
-                message_id=props.message_id or "",
-                type_=props.type or method.routing_key,
-                correlation_id=props.correlation_id or "",
-                body=body,
-                headers=headers,
+            deliveries.append(
+                codec.decode_delivery(
+                    message_id=props.message_id or "",
+                    type_=props.type or method.routing_key,
+                    correlation_id=props.correlation_id or "",
+                    body=body,
+                    headers=str_headers(props.headers),
+                    queue=self.settings.queue_for(queue_type),
+                    queue_type=queue_type,
+                    redelivered=method.redelivered,
+                )
             )
-            delivery = codec.delivery_from(
-                envelope,
-                headers,
-                queue=self.settings.queue_for(queue_type),
-                queue_type=queue_type,
-                redelivered=method.redelivered,
-            )
-            deliveries.append(delivery)
         last_tag = batch[-1][0].delivery_tag
         try:
             apply_batch(deliveries, handler, self._republish)

@@ -1,21 +1,36 @@
 """The worker: verifies, deduplicates, handles and records every delivered message.
 
 Per delivery, in this order:
-1. Verify the envelope's signature against the type and recipient of the queue it arrived on.
+1. A delivery whose transport headers did not decode (``defect``) is parked at once as
+   ``bad_headers``: poison never crashes the worker nor holds the rest of its batch.
+2. Verify the envelope's signature against the type and recipient of the queue it arrived on.
    A refusal parks the message with the verifier's reason code (``bad_signature``,
    ``unknown_kid``, ``recipient_mismatch``, ``iat_expired``, ...); the handler is NEVER called.
-2. Claim ``(consumer, message_id)`` in the ledger: ``done`` → ack without calling the handler
-   (a duplicate); ``busy`` → retry later (another worker holds the lease).
-3. Call the handler for the queue's type with the envelope. Its return value (a dict, or
+   Copies of one message id in one batch: the first copy that passed verification decides for
+   the others (a forged copy never makes the real one be acked unhandled).
+3. Claim ``(consumer, message_id)`` in the ledger, naming this worker process: ``done`` → ack
+   without calling the handler (a duplicate); ``busy`` (another live worker holds it) →
+   **defer**: delayed redelivery that spends no attempt and never parks. A claim held by a dead
+   worker is taken over at once (:mod:`gateway.store.workers`). While the handlers run, the
+   heartbeat renews the batch's leases (:meth:`Worker.renew_leases`).
+4. Call the handler for the queue's type with the envelope. Its return value (a dict, or
    anything else, kept as text) is the stored outcome.
-4. Map what the handler raised: a transient :class:`GatewayError` → retry; a
-   :class:`ContractViolation` or :class:`SignatureInvalid` → park at once; any other error →
-   retry. Retries past the transport's ``max_attempts`` are parked (``attempts_exhausted``).
-   The ledger claim is released on failure so the next attempt can claim it.
-5. On success complete the ledger with the outcome; record the timeline (attempt started,
+5. Map what the handler raised (the claim is released first):
+   - a call refused before it was made (the partner's circuit is open) → defer until the
+     circuit's trial, no attempt spent: a partner outage is not the message's fault;
+   - a permanent error (any non-transient :class:`GatewayError`: a contract violation, a
+     partner's refusal, a malformed answer) → park at once with its code;
+   - the partner down on a call that was made (timeout, 5xx, connection refused) → defer to the
+     attempt's retry tier, one attempt spent, never parked by attempts: parked only once the
+     first failure is older than the retry budget (``retry_budget_exhausted``);
+   - anything else → retry; past the transport's ``max_attempts`` parked
+     (``attempts_exhausted``), and the store says so.
+   The store unavailable for the claim → defer, no attempt spent.
+6. On success complete the ledger with the outcome; record the timeline (attempt started,
    delivered / attempt failed, retrying, parked) and one evidence record per delivered message,
    batched: one transaction for the timeline and one for the evidence per batch; only then does
-   the transport acknowledge.
+   the transport acknowledge. Every park is recorded on the timeline (status ``parked`` with
+   the reason) before the transport parks the copy.
 
 Exactly once, and its one window: claims are made for the whole batch (one transaction).
 A handler's side effect and its ledger completion cannot share a transaction, so a crash in
@@ -50,8 +65,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from gateway.domain.errors import ContractViolation, GatewayError, SignatureInvalid
+from gateway.domain.errors import GatewayError, SignatureInvalid, UpstreamError
 from gateway.domain.messages import Envelope
+from gateway.messaging.codec import now_utc
 from gateway.messaging.completion import CompletionFlusher
 from gateway.messaging.port import REASON_EXHAUSTED, Delivery, Disposition, Transport
 from gateway.store.evidence import EvidenceEntry
@@ -60,6 +76,10 @@ from gateway.store.ledger import Claim
 from gateway.store.messages import EventRecord
 
 log = logging.getLogger(__name__)
+
+#: Park reasons this module sets besides the verifier's and the errors' codes.
+REASON_BAD_HEADERS = "bad_headers"
+REASON_BUDGET = "retry_budget_exhausted"
 
 MessageHandler = Callable[[Envelope], object]
 
@@ -95,6 +115,13 @@ class BatchLedgerPort(Protocol):
     def complete_many(
         self, consumer: str, outcomes: Mapping[str, dict[str, Any]], *, token: str
     ) -> list[str]: ...
+
+
+@runtime_checkable
+class RenewingLedgerPort(Protocol):
+    """A ledger whose leases the heartbeat can renew (the store's ledger)."""
+
+    def renew(self, consumer: str, held: Mapping[str, Sequence[str]], lease: timedelta) -> int: ...
 
 
 class Timeline(Protocol):
@@ -155,6 +182,8 @@ class Worker:
         self.max_batch = max_batch
         self.body_policy = body_policy
         self.completion = completion
+        self._held: dict[str, list[str]] = {}  # token -> message ids whose handlers are running
+        self._held_lock = threading.Lock()
         self._group: CompletionFlusher | None = None
         if completion == "group":
             self._group = CompletionFlusher(self._complete, name=consumer_name)
@@ -171,19 +200,41 @@ class Worker:
     def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Disposition]:
         results: list[_Result | None] = [None] * len(deliveries)
         to_claim: list[int] = []
-        seen: set[str] = set()
+        first_of: dict[str, int] = {}
         for index, delivery in enumerate(deliveries):
-            mid = delivery.envelope.message_id
-            if mid in seen:  # two copies in one batch: the first one decides for both
-                results[index] = _Result(Disposition.ack())
-                continue
-            seen.add(mid)
             refused = self._refusal(delivery)
             if refused is not None:
                 results[index] = refused
-            else:
-                to_claim.append(index)
+                continue
+            mid = delivery.envelope.message_id
+            if mid in first_of:  # a verified copy already in this batch decides for this one
+                results[index] = _Result(Disposition.ack())
+                continue
+            first_of[mid] = index
+            to_claim.append(index)
         claims = self._claim([deliveries[i].envelope.message_id for i in to_claim])
+        held = self._hold(claims)
+        try:
+            self._run_claimed(deliveries, to_claim, claims, results)
+        except BaseException:
+            self._release_all(claims)  # claims left behind would block redelivery till lease end
+            raise
+        finally:
+            self._let_go(held)
+        final = [result for result in results if result is not None]
+        self._record_events([event for result in final for event in result.events])
+        entries = [result.evidence for result in final if result.evidence is not None]
+        if entries:
+            self.evidence.append_many(entries)
+        return [result.disposition for result in final]
+
+    def _run_claimed(
+        self,
+        deliveries: Sequence[Delivery],
+        to_claim: list[int],
+        claims: Mapping[str, Claim],
+        results: list[_Result | None],
+    ) -> None:
         completions: list[tuple[str, dict[str, Any], str | None]] = []
         submitted: list[int] = []
         for index in to_claim:
@@ -203,18 +254,49 @@ class Worker:
         self._complete(completions)
         if submitted:
             self._flusher().wait(submitted[0], submitted[-1])
-        final = [result for result in results if result is not None]
-        self._record_events([event for result in final for event in result.events])
-        entries = [result.evidence for result in final if result.evidence is not None]
-        if entries:
-            self.evidence.append_many(entries)
-        return [result.disposition for result in final]
+
+    # -- leases in hand ---------------------------------------------------------------------
+
+    def _hold(self, claims: Mapping[str, Claim]) -> dict[str, list[str]]:
+        held: dict[str, list[str]] = {}
+        for claim in claims.values():
+            if claim.owned and claim.token is not None:
+                held.setdefault(claim.token, []).append(claim.message_id)
+        with self._held_lock:
+            for token, ids in held.items():
+                self._held[token] = ids
+        return held
+
+    def _let_go(self, held: Mapping[str, list[str]]) -> None:
+        with self._held_lock:
+            for token in held:
+                self._held.pop(token, None)
+
+    def renew_leases(self, _worker_id: str, lease: timedelta) -> None:
+        """Renew the leases of the claims in hand (called by the heartbeat; see liveness)."""
+        with self._held_lock:
+            held = {token: list(ids) for token, ids in self._held.items()}
+        if held and isinstance(self.ledger, RenewingLedgerPort):
+            self.ledger.renew(self.consumer_name, held, lease)
+
+    def _release_all(self, claims: Mapping[str, Claim]) -> None:
+        for claim in claims.values():
+            if not claim.owned:
+                continue
+            try:
+                self.ledger.release(self.consumer_name, claim.message_id, token=claim.token)
+            except Exception as error:  # noqa: BLE001 - best effort; the lease frees it anyway
+                log.warning("message %s: claim not released (%s)", claim.message_id, error)
+                return
 
     # -- steps ------------------------------------------------------------------------------
 
     def _refusal(self, delivery: Delivery) -> _Result | None:
-        """Park a delivery whose signature is refused or whose type has no handler."""
+        """Park a delivery that is poison, whose signature is refused, or that has no handler."""
         envelope = delivery.envelope
+        if delivery.defect is not None:
+            log.warning("message %s parked: %s", envelope.message_id, delivery.defect)
+            return self._park(delivery, REASON_BAD_HEADERS, delivery.defect)
         try:
             self.verifier.verify(
                 envelope,
@@ -246,19 +328,26 @@ class Worker:
     ) -> tuple[_Result, dict[str, Any] | None]:
         envelope = delivery.envelope
         mid = envelope.message_id
-        if claim is None:
-            return _Result(Disposition.retry("ledger_unavailable", "ledger claim failed")), None
+        if claim is None:  # the store is away: not the message's fault
+            disposition = Disposition.defer(
+                "ledger_unavailable", "ledger claim failed", delay=self._short_delay()
+            )
+            return _Result(disposition), None
         if claim.state == "done":
             return _Result(Disposition.ack()), None
-        if claim.state == "busy":
-            return _Result(Disposition.retry("ledger_busy", "another worker holds it")), None
+        if claim.state == "busy":  # contention is not failure: wait for the holder
+            holder = f"held by worker {claim.holder}" if claim.holder else "held by another claim"
+            return _Result(
+                Disposition.defer("ledger_busy", holder, delay=self._short_delay())
+            ), None
         started = EventRecord(mid, "attempt_started", attempt=delivery.attempt)
         try:
             outcome = _outcome_of(self.handlers[delivery.queue_type](envelope))
         except Exception as error:  # noqa: BLE001 - every failure is mapped to a disposition
             self.ledger.release(self.consumer_name, mid, token=claim.token)
             result = self._failed(delivery, error)
-            result.events.insert(0, started)
+            if result.disposition.action != "defer" or result.disposition.spent:
+                result.events.insert(0, started)  # a call was made
             return result, None
         delivered = EventRecord(mid, "delivered", status="delivered", attempt=delivery.attempt)
         entry = EvidenceEntry(
@@ -297,25 +386,40 @@ class Worker:
             except GatewayError as error:  # our lease was taken over: the other claim owns it
                 log.warning("message %s: ledger completion refused (%s)", mid, error.code)
 
+    def _short_delay(self) -> float:
+        return min(self.transport.retry_policy.delays)
+
     def _failed(self, delivery: Delivery, error: Exception) -> _Result:
+        """Map a handler's error to a disposition and its timeline (module rule 5)."""
         text = _error_text(error)
         code = error.code if isinstance(error, GatewayError) else "unexpected_error"
+        mid = delivery.envelope.message_id
+        policy = self.transport.retry_policy
+        if isinstance(error, UpstreamError) and not error.attempted:
+            delay = error.retry_after if error.retry_after is not None else self._short_delay()
+            return _Result(Disposition.defer(code, text, delay=delay))
         if not isinstance(error, GatewayError):
-            log.error("message %s: handler raised %s", delivery.envelope.message_id, text)
-        if isinstance(error, ContractViolation | SignatureInvalid):
+            log.error("message %s: handler raised %s", mid, text)
+        failed = EventRecord(mid, "attempt_failed", detail=text, attempt=delivery.attempt)
+        if isinstance(error, GatewayError) and not error.transient:
             result = self._park(delivery, code, text)
-        elif delivery.attempt >= self.transport.retry_policy.max_attempts:
+        elif isinstance(error, UpstreamError):  # the partner is down: time budget, not attempts
+            first = delivery.first_failure_at or now_utc()
+            if (now_utc() - first).total_seconds() >= policy.budget_seconds:
+                result = self._park(delivery, REASON_BUDGET, text)
+            else:
+                delay = policy.delay_for(delivery.attempt)
+                result = _Result(
+                    Disposition.defer(code, text, delay=delay, spent=True),
+                    [EventRecord(mid, "retrying", status="retrying", detail=text)],
+                )
+        elif delivery.attempt >= policy.max_attempts:
             result = self._park(delivery, REASON_EXHAUSTED, text)
-            result.disposition = Disposition.retry(code, text)  # the transport parks it
         else:
-            mid = delivery.envelope.message_id
             result = _Result(
                 Disposition.retry(code, text),
                 [EventRecord(mid, "retrying", status="retrying", detail=text)],
             )
-        failed = EventRecord(
-            delivery.envelope.message_id, "attempt_failed", detail=text, attempt=delivery.attempt
-        )
         result.events.insert(0, failed)
         return result
 

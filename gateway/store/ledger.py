@@ -8,12 +8,14 @@ Rules:
 - Insert-first: a claim INSERTs ``(consumer, message_id)`` with ``ON CONFLICT DO
   NOTHING RETURNING``; the unique key decides the winner, in any database, under any
   load (RETURNING, not ``rowcount``, tells who won: psycopg reports -1 for it).
-- A claim holds a lease. A worker that crashed mid-message leaves an expired lease,
-  which the next claim takes over with one conditional UPDATE (``... WHERE lease_until
-  < now``): atomic, so of two workers taking over, exactly one wins.
+- A claim holds a lease and names the worker process that made it (``worker_id``, see
+  :mod:`gateway.store.workers`). The next claim takes a row over with one conditional UPDATE
+  when its lease ran out **or** its worker is dead (no heartbeat within ``dead_after``, or
+  deregistered): atomic, so of two workers taking over, exactly one wins. A live worker's
+  claim is never taken over by liveness, and its heartbeat keeps renewing the lease.
 - States seen by the caller: ``claimed`` (you own it; handle it, then ``complete`` or
   ``release``), ``done`` (already processed: ``outcome`` is what was stored), ``busy``
-  (another worker holds an unexpired lease: requeue it for later).
+  (another live worker holds it: requeue it for later, without counting an attempt).
 - Each claim carries a fresh ``token`` (one per batch with :meth:`Ledger.claim_many`);
   ``complete``/``complete_many``/``release`` with a token only act if that claim still
   owns the row (a worker whose lease was taken over learns it).
@@ -31,12 +33,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, bindparam, delete, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, or_, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.domain.errors import Conflict
 from gateway.store.db import insert_ignore, read_tx, utcnow, write_tx
 from gateway.store.schema import processed
+from gateway.store.workers import dead_holder
 
 ClaimState = Literal["claimed", "done", "busy"]
 
@@ -52,6 +55,7 @@ class Claim:
     outcome: dict[str, Any] | None = None
     lease_until: datetime | None = None
     taken_over: bool = False
+    holder: str | None = None  # for ``busy``: the worker holding it
 
     @property
     def owned(self) -> bool:
@@ -61,8 +65,16 @@ class Claim:
 class Ledger:
     """Processed-message ledger on one engine (see the module rules)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        worker_id: str | None = None,
+        dead_after: timedelta = timedelta(seconds=10),
+    ) -> None:
         self.engine = engine
+        self.worker_id = worker_id
+        self.dead_after = dead_after
 
     def claim(self, consumer: str, message_id: str, lease: timedelta) -> Claim:
         """Try to own ``(consumer, message_id)`` for ``lease``; see :class:`Claim`."""
@@ -107,6 +119,7 @@ class Ledger:
                 "outcome": None,
                 "claimed_at": now,
                 "completed_at": None,
+                "worker_id": self.worker_id,
             }
             for message_id in message_ids
         ]
@@ -125,9 +138,18 @@ class Ledger:
                 processed.c.consumer == consumer,
                 processed.c.message_id.in_(rest),
                 processed.c.state == "claimed",
-                processed.c.lease_until < now,
+                or_(
+                    processed.c.lease_until < now,
+                    dead_holder(processed.c.worker_id, now, self.dead_after),
+                ),
             )
-            .values(token=token, lease_until=until, claimed_at=now, claims=processed.c.claims + 1)
+            .values(
+                token=token,
+                lease_until=until,
+                claimed_at=now,
+                claims=processed.c.claims + 1,
+                worker_id=self.worker_id,
+            )
             .returning(processed.c.message_id)
         ).scalars()
         for message_id in taken:
@@ -143,6 +165,7 @@ class Ledger:
                 processed.c.state,
                 processed.c.outcome,
                 processed.c.lease_until,
+                processed.c.worker_id,
             ).where(processed.c.consumer == consumer, processed.c.message_id.in_(rest))
         )
         for row in found:  # ids absent here were released meanwhile: the caller retries
@@ -152,7 +175,11 @@ class Ledger:
                 )
             else:
                 claims[row.message_id] = Claim(
-                    "busy", consumer, row.message_id, lease_until=row.lease_until
+                    "busy",
+                    consumer,
+                    row.message_id,
+                    lease_until=row.lease_until,
+                    holder=row.worker_id,
                 )
         return claims
 
@@ -251,6 +278,31 @@ class Ledger:
                 delete(processed).where(and_(*conditions)).returning(processed.c.token)
             ).first()
         return released is not None
+
+    def renew(self, consumer: str, held: Mapping[str, Sequence[str]], lease: timedelta) -> int:
+        """Push the lease of the claims ``held`` (token -> message ids) one ``lease`` ahead.
+
+        The worker's heartbeat calls this for the batches its handlers are working on, so a slow
+        partner never lets a claim run out while its worker is alive. Claims no longer held
+        under that token (completed, released, taken over) are left alone."""
+        until = utcnow() + lease
+        renewed = 0
+        with write_tx(self.engine) as connection:
+            for token, message_ids in held.items():
+                if not message_ids:
+                    continue
+                result = connection.execute(
+                    update(processed)
+                    .where(
+                        processed.c.consumer == consumer,
+                        processed.c.message_id.in_(sorted(set(message_ids))),
+                        processed.c.token == token,
+                        processed.c.state == "claimed",
+                    )
+                    .values(lease_until=until)
+                )
+                renewed += int(result.rowcount or 0)
+        return renewed
 
     def outcome(self, consumer: str, message_id: str) -> dict[str, Any] | None:
         """The stored outcome if processed, else None."""

@@ -90,6 +90,20 @@ processed = Table(
     Column("outcome", JSON, nullable=True),
     Column("claimed_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime, nullable=True),
+    # the worker process holding the claim (revision 0004); NULL: lease only
+    Column("worker_id", String(96), nullable=True),
+    Index("ix_processed_worker", "worker_id", "state"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("worker_id", String(96), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("stopped_at", UTCDateTime, nullable=True),
 )
 
 idempotency = Table(

@@ -310,3 +310,93 @@ def test_ping_answers_without_touching_parked_messages(backend: Backend) -> None
         transport.ping()
     parked = transport.list_parked()
     assert [p.envelope.message_id for p in parked] == ["parked-1"]
+
+
+def test_defer_without_an_attempt_spent_is_never_parked_and_keeps_its_count(
+    backend: Backend,
+) -> None:
+    transport = backend.transport()  # max_attempts 3
+    transport.publish([envelope("d-1")])
+    deliveries = iter(range(100))
+
+    def decide(_delivery: Delivery) -> Disposition:
+        if next(deliveries) < 5:
+            return Disposition.defer("ledger_busy", "held by w-1", delay=0.2)
+        return Disposition.ack()
+
+    seen = consume_until(transport, [SYNC], decide, lambda s: len(s) >= 6, timeout=30)
+    assert [d.attempt for d in seen] == [1] * 6  # five deferrals spent nothing
+    assert transport.list_parked() == []
+
+
+def test_defer_with_an_attempt_spent_counts_it_but_never_parks(backend: Backend) -> None:
+    transport = backend.transport()  # max_attempts 3
+    transport.publish([envelope("d-2")])
+    seen = consume_until(
+        transport,
+        [SYNC],
+        lambda d: (
+            Disposition.defer("upstream_unavailable", "portal: 500", delay=0.2, spent=True)
+            if d.attempt < 5
+            else Disposition.ack()
+        ),
+        lambda s: len(s) >= 5,
+        timeout=30,
+    )
+    assert [d.attempt for d in seen] == [1, 2, 3, 4, 5]  # past max_attempts, not parked
+    assert seen[-1].last_error == "portal: 500" and seen[-1].first_failure_at is not None
+    assert transport.list_parked() == []
+
+
+def _publish_with_headers(backend: Backend, transport: Transport, headers: dict[str, str]) -> None:
+    """Put a message with these transport headers on the queue (what a broken peer could do)."""
+    from gateway.messaging import codec
+
+    env = envelope("p-1")
+    raw = {**codec.envelope_headers(env), **headers}
+    if backend.broker:
+        transport._publish_raw([(backend.prefix, SYNC, env, raw)])  # type: ignore[attr-defined]
+        return
+    from gateway.messaging.embedded import queue_messages
+
+    now = datetime.now(UTC)
+    with backend.stack.engine.begin() as connection:
+        connection.execute(
+            queue_messages.insert().values(
+                queue=f"{backend.prefix}.{SYNC}",
+                message_id=env.message_id,
+                type=SYNC,
+                correlation_id=env.correlation_id,
+                body=env.body,
+                headers=raw,
+                attempt=1,
+                enqueued_at=now,
+                visible_at=now,
+                lease_owner=None,
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    "bad", [{"x-attempt": "two"}, {"x-timestamp": "yesterday"}, {"x-first-failure-at": "?"}]
+)
+def test_undecodable_headers_are_delivered_as_defects_and_the_consumer_goes_on(
+    backend: Backend, bad: dict[str, str]
+) -> None:
+    transport = backend.transport()
+    _publish_with_headers(backend, transport, bad)
+    transport.publish([envelope("p-2")])
+    seen = consume_until(
+        transport,
+        [SYNC],
+        lambda d: (
+            Disposition.park("bad_headers", d.defect or "") if d.defect else Disposition.ack()
+        ),
+        lambda s: len(s) >= 2,
+    )
+    by_id = {d.envelope.message_id: d for d in seen}
+    assert by_id["p-1"].defect is not None and next(iter(bad)) in by_id["p-1"].defect
+    assert by_id["p-2"].defect is None
+    parked = wait_parked(transport, 1)
+    assert (parked[0].envelope.message_id, parked[0].reason) == ("p-1", "bad_headers")
+    assert parked[0].envelope.body == envelope("p-1").body

@@ -18,7 +18,7 @@ import pytest
 from gateway.domain.errors import ContractViolation, UpstreamUnavailable
 from gateway.envelope import EnvelopeSigner
 from gateway.keys import KeyStore
-from gateway.messaging.port import REASON_EXHAUSTED
+from gateway.messaging.port import REASON_EXHAUSTED, RetryPolicy
 from gateway.store.ledger import Ledger
 
 from .conftest import Backend
@@ -105,7 +105,7 @@ def test_poison_message_is_parked_after_its_attempts_while_1000_others_flow(
     accept(backend, [poison, *others])
     relay_for(backend, transport).drain()
     handler = CountingHandler(
-        lambda e: UpstreamUnavailable("portal", "HTTP 503") if e.message_id == "m-poison" else None
+        lambda e: RuntimeError("a bug the message triggers") if e.message_id == "m-poison" else None
     )
     worker = make_worker(backend, transport, handler)
     run_until(
@@ -118,8 +118,24 @@ def test_poison_message_is_parked_after_its_attempts_while_1000_others_flow(
     assert parked_reasons(transport) == {"m-poison": REASON_EXHAUSTED}
     view = backend.stack.store.get("m-poison")
     assert view is not None and view.status == "parked" and view.attempts == 3
-    assert "upstream_unavailable" in (view.last_error or "")
+    assert "RuntimeError" in (view.last_error or "")
     assert backend.stack.store.get("m-0999").status == "delivered"  # type: ignore[union-attr]
+
+
+def test_a_partner_down_is_retried_past_max_attempts_and_parked_only_by_the_time_budget(
+    backend: Backend,
+) -> None:
+    budget = RetryPolicy(delays=(0.2,), max_attempts=2, budget_seconds=2.0)
+    transport = backend.transport(budget)
+    accept(backend, [sign(backend, "m-down")])
+    relay_for(backend, transport).drain()
+    handler = CountingHandler(lambda e: UpstreamUnavailable("portal", "HTTP 503"))
+    worker = make_worker(backend, transport, handler)
+    run_until(worker.run, lambda: "m-down" in parked_reasons(transport), timeout=30)
+    assert handler.calls["m-down"] > budget.max_attempts  # attempts do not park an outage
+    assert parked_reasons(transport) == {"m-down": "retry_budget_exhausted"}
+    view = backend.stack.store.get("m-down")
+    assert view is not None and view.status == "parked"
 
 
 def test_contract_violation_is_parked_at_once(backend: Backend) -> None:

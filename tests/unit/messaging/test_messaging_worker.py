@@ -17,8 +17,10 @@ from sqlalchemy import func, select
 from gateway.domain.errors import (
     ContractViolation,
     SignatureInvalid,
+    UpstreamMalformed,
     UpstreamRejected,
     UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from gateway.domain.messages import Envelope
 from gateway.messaging.batch_timeline import BatchTimeline
@@ -130,18 +132,25 @@ def test_two_copies_in_one_batch_are_handled_once(stack: LocalStack) -> None:
     assert handler.calls["m-1"] == 1
 
 
-def test_a_message_another_worker_holds_is_retried_later(stack: LocalStack) -> None:
+def test_a_message_another_worker_holds_is_deferred_without_spending_an_attempt(
+    stack: LocalStack,
+) -> None:
     Ledger(stack.engine).claim("portal-sync", "m-1", timedelta(seconds=60))
     handler = Handler()
-    disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1")])[0]
-    assert (disposition.action, disposition.reason) == ("retry", "ledger_busy")
+    disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1", attempt=3)])[0]
+    assert (disposition.action, disposition.reason) == ("defer", "ledger_busy")
+    assert (disposition.spent, disposition.delay) == (False, 0.2)
     assert handler.calls["m-1"] == 0
+    assert "parked" not in events(stack, "m-1")  # contention is never a failure
 
 
-def test_transient_failure_retries_and_releases_the_claim(stack: LocalStack) -> None:
+def test_a_partner_down_defers_spending_the_attempt_and_releases_the_claim(
+    stack: LocalStack,
+) -> None:
     handler = Handler(UpstreamTimeout("portal", "no answer in 10 s"))
     disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1")])[0]
-    assert (disposition.action, disposition.reason) == ("retry", "upstream_timeout")
+    assert (disposition.action, disposition.reason) == ("defer", "upstream_timeout")
+    assert disposition.spent and disposition.delay == 0.2
     assert "no answer in 10 s" in disposition.error
     claim = Ledger(stack.engine).claim("portal-sync", "m-1", timedelta(seconds=5))
     assert claim.state == "claimed"  # released: the next attempt can claim it
@@ -149,11 +158,55 @@ def test_transient_failure_retries_and_releases_the_claim(stack: LocalStack) -> 
     assert stack.store.get("m-1").status == "retrying"  # type: ignore[union-attr]
 
 
+def test_a_partner_down_is_never_parked_by_attempts_only_by_the_time_budget(
+    stack: LocalStack,
+) -> None:
+    from datetime import UTC, datetime
+
+    handler = Handler(UpstreamUnavailable("portal", "HTTP 500 from the partner"))
+    worker = worker_for(stack, handler)
+    recent = dataclasses.replace(
+        delivered(stack, "m-1", attempt=50), first_failure_at=datetime.now(UTC)
+    )
+    assert worker.handle_batch([recent])[0].action == "defer"  # attempt 50 > max_attempts 3
+    old = dataclasses.replace(
+        delivered(stack, "m-2", attempt=2),
+        first_failure_at=datetime.now(UTC)
+        - timedelta(seconds=FakeTransport.retry_policy.budget_seconds + 1),
+    )
+    parked = worker.handle_batch([old])[0]
+    assert (parked.action, parked.reason) == ("park", "retry_budget_exhausted")
+    assert stack.store.get("m-2").status == "parked"  # type: ignore[union-attr]
+
+
+def test_an_open_circuit_defers_until_the_trial_without_spending_an_attempt(
+    stack: LocalStack,
+) -> None:
+    from adapters._breaker import CircuitBreaker
+
+    breaker = CircuitBreaker("portal", failure_threshold=1, reset_after=30)
+    breaker.before_call()
+    breaker.record_failure()
+    try:
+        breaker.before_call()
+    except UpstreamUnavailable as refused:
+        handler = Handler(refused)
+    else:  # pragma: no cover - the breaker must refuse
+        raise AssertionError("the circuit did not open")
+    disposition = worker_for(stack, handler).handle_batch([delivered(stack, "m-1", attempt=3)])[0]
+    assert (disposition.action, disposition.spent) == ("defer", False)
+    assert 25 <= disposition.delay <= 30  # until the half-open trial
+    timeline = events(stack, "m-1")  # no attempt, no failure on the timeline
+    assert "attempt_started" not in timeline and "attempt_failed" not in timeline
+
+
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
         (ContractViolation("TrangThaiHoSo 9 -> 2 is not allowed"), "contract_violation"),
         (SignatureInvalid("bad_signature", "portal answer signature"), "signature_invalid"),
+        (UpstreamRejected("city", "refused with HTTP 409"), "upstream_rejected"),
+        (UpstreamMalformed("portal", "answer is not JSON"), "upstream_malformed"),
     ],
 )
 def test_permanent_failure_parks_at_once(stack: LocalStack, error: Exception, reason: str) -> None:
@@ -165,15 +218,63 @@ def test_permanent_failure_parks_at_once(stack: LocalStack, error: Exception, re
 
 
 def test_other_failures_retry_until_the_last_attempt_then_park(stack: LocalStack) -> None:
-    handler = Handler(UpstreamRejected("portal", "error_code 99"))
+    handler = Handler(RuntimeError("a bug"))
     worker = worker_for(stack, handler)
     first = worker.handle_batch([delivered(stack, "m-1", attempt=1)])[0]
     assert first.action == "retry"
     last = worker.handle_batch([dataclasses.replace(delivered(stack, "m-2"), attempt=3)])[0]
-    assert last.action == "retry"  # the transport parks it: attempts are exhausted
+    assert (last.action, last.reason) == ("park", "attempts_exhausted")
     view = stack.store.get("m-2")
-    assert view is not None and view.status == "parked"
+    assert view is not None and view.status == "parked"  # the store says what the queue does
     assert "attempts_exhausted" in (view.timeline[-1].detail or "")
+
+
+def test_a_delivery_with_undecodable_headers_is_parked_and_the_batch_goes_on(
+    stack: LocalStack,
+) -> None:
+    handler = Handler()
+    poison = dataclasses.replace(
+        delivered(stack, "m-1"), defect="header 'x-attempt' is not an integer: 'two'"
+    )
+    dispositions = worker_for(stack, handler).handle_batch([poison, delivered(stack, "m-2")])
+    assert [(d.action, d.reason) for d in dispositions] == [("park", "bad_headers"), ("ack", "")]
+    assert handler.calls == Counter({"m-2": 1})
+    view = stack.store.get("m-1")
+    assert view is not None and view.status == "parked"
+    assert "x-attempt" in (view.last_error or "")
+
+
+def test_a_forged_copy_in_the_same_batch_never_gets_the_real_one_acked_unhandled(
+    stack: LocalStack,
+) -> None:
+    handler = Handler()
+    real = delivered(stack, "m-1")
+    forged = dataclasses.replace(
+        real, envelope=dataclasses.replace(real.envelope, body=b'{"forged": true}')
+    )
+    dispositions = worker_for(stack, handler).handle_batch([forged, real])
+    assert [(d.action, d.reason) for d in dispositions] == [("park", "bad_signature"), ("ack", "")]
+    assert handler.calls["m-1"] == 1  # the real one was handled
+
+
+def test_a_batch_that_fails_midway_releases_its_claims(stack: LocalStack) -> None:
+    class BrokenTimeline(BatchTimeline):
+        def record_events(self, events: object) -> None:
+            raise RuntimeError("database went away")
+
+    worker = Worker(
+        FakeTransport(),  # type: ignore[arg-type]
+        stack.verifier,
+        Ledger(stack.engine),
+        BrokenTimeline(stack.engine),
+        stack.evidence,
+        {SYNC: Handler(UpstreamTimeout("portal", "slow"))},
+        "portal-sync",
+    )
+    with pytest.raises(RuntimeError):
+        worker.handle_batch([delivered(stack, "m-1")])
+    claim = Ledger(stack.engine).claim("portal-sync", "m-1", timedelta(seconds=5))
+    assert claim.state == "claimed"  # nothing left holding it
 
 
 def test_unexpected_exception_keeps_only_its_class_name(stack: LocalStack) -> None:
