@@ -1,4 +1,4 @@
-"""The operations commands: ``messages list|show`` and ``replay`` (``log`` is in cli_log).
+"""The operations commands: ``messages list|show|reconcile`` and ``replay`` (``log``: cli_log).
 
 Registered in ``gateway/cli.py`` (the marked block) with :func:`register`. Rules:
 - Commands call the service functions of :mod:`gateway.ops`; nothing here decides
@@ -126,6 +126,45 @@ def _print_table(views: list[MessageView]) -> None:
             scrub(view.last_error or "")[:120],
         )
     Console().print(table)
+
+
+@messages_app.command("reconcile")
+def messages_reconcile(
+    fix: Annotated[bool, Opt(help="mark parked in the store what the parked queue holds")] = False,
+    limit: Annotated[int, Opt(min=1, max=1_000_000, help="parked copies compared")] = 10_000,
+    as_json: Annotated[bool, Opt("--json", help="one JSON document")] = False,
+) -> None:
+    """Compare the parked queue with the store's statuses (exit 1 while they disagree)."""
+    from gateway.cli import load
+    from gateway.ops.context import open_context
+    from gateway.ops.reconcile import reconcile
+
+    settings = load()
+    ctx = open_context(settings)
+    try:
+        with database_errors():
+            report = reconcile(ctx.store, ctx.transport, fix=fix, limit=limit)
+    finally:
+        ctx.close()
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(
+            f"parked in the queue: {report.parked_in_queue}; "
+            f"parked in the store: {report.parked_in_store}"
+        )
+        for mismatch in report.mismatches:
+            state = "fixed" if mismatch.message_id in report.fixed else "NOT fixed (use --fix)"
+            typer.echo(
+                f"  {mismatch.message_id}: parked ({mismatch.queue_reason}) but the store said "
+                f"{mismatch.store_status}: {state}"
+            )
+        for message_id in report.store_only:
+            typer.echo(f"  {message_id}: the store says parked; the parked queue does not hold it")
+        for message_id in report.unknown:
+            typer.echo(f"  {message_id}: parked, but not a message of this store")
+        typer.echo("consistent" if report.consistent else "NOT consistent")
+    raise typer.Exit(0 if report.consistent else 1)
 
 
 @messages_app.command("show")

@@ -333,6 +333,32 @@ class MessageStore:
             )
         return view_of(row, timeline)
 
+    def statuses(self, message_ids: Sequence[str]) -> dict[str, str]:
+        """The store status of each known id (unknown ids are absent)."""
+        found: dict[str, str] = {}
+        ids = sorted(set(message_ids))
+        with read_tx(self.engine) as connection:
+            for start in range(0, len(ids), 500):
+                rows = connection.execute(
+                    select(messages.c.id, messages.c.status).where(
+                        messages.c.id.in_(ids[start : start + 500])
+                    )
+                )
+                found.update({row.id: row.status for row in rows})
+        return found
+
+    def parked_ids(self, limit: int = 10_000) -> builtins.list[str]:
+        """Ids of messages whose store status is ``parked`` (oldest change first)."""
+        with read_tx(self.engine) as connection:
+            return list(
+                connection.execute(
+                    select(messages.c.id)
+                    .where(messages.c.status == MessageStatus.PARKED.value)
+                    .order_by(messages.c.updated_at)
+                    .limit(limit)
+                ).scalars()
+            )
+
     def get_envelope(self, message_id: str) -> Envelope | None:
         """The stored envelope (body and signature byte-exact), e.g. for a replay."""
         with read_tx(self.engine) as connection:

@@ -46,7 +46,9 @@ def prefix() -> str:
 @pytest.fixture
 def transport(amqp_url: str, prefix: str) -> Iterator[RabbitTransport]:
     rabbit = RabbitTransport(
-        RabbitSettings(url=amqp_url, prefix=prefix, retry=RetryPolicy((0.2,), 2))
+        RabbitSettings(
+            url=amqp_url, prefix=prefix, retry=RetryPolicy((0.2,), 2, budget_seconds=0.2)
+        )
     )
     rabbit.declare()
     yield rabbit

@@ -61,7 +61,10 @@ def prefix() -> str:
 @pytest.fixture
 def transport(engine: Engine, prefix: str) -> EmbeddedTransport:
     return EmbeddedTransport(
-        engine, prefix=prefix, retry=RetryPolicy((0.05,), 2), poll_interval=0.01
+        engine,
+        prefix=prefix,
+        retry=RetryPolicy((0.05,), 2, budget_seconds=0.05),
+        poll_interval=0.01,
     )
 
 
