@@ -8,7 +8,9 @@ What each process exposes (HTTP metrics live in :mod:`gateway.api.metrics`):
   ``tthc_messages{type,status}`` (gauge), ``tthc_message_events_total{type,event}``
   (counter: published, delivered, retrying, parked, ... from the append-only timeline),
   ``tthc_outbox_pending`` and ``tthc_outbox_lag_seconds`` (age of the oldest unpublished
-  row), ``tthc_messages_parked{type}`` (0 for every known type with none parked).
+  row), ``tthc_messages_parked{type}`` (0 for every known type with none parked),
+  ``tthc_workers{state}`` (registered worker processes, ``alive`` or ``silent``: a silent
+  one's claims are taken over).
 - From this process, by :class:`PartnerCallMetrics` (the adapters'
   :class:`~adapters.http.CallObserver`): ``tthc_partner_calls_total{partner,operation,
   outcome}`` and ``tthc_partner_call_duration_seconds{partner,operation}``.
@@ -44,7 +46,7 @@ from adapters.http import CallOutcome
 from gateway.domain.messages import MessageStatus, MessageType
 from gateway.logging import get_logger
 from gateway.store.db import read_tx, utcnow
-from gateway.store.schema import message_events, messages, outbox
+from gateway.store.schema import message_events, messages, outbox, workers
 
 __all__ = [
     "PartnerCallMetrics",
@@ -104,8 +106,10 @@ class StoreCollector(Collector):
         *,
         settle_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
+        dead_after_seconds: float = 10.0,
     ) -> None:
         self._engine = engine
+        self._dead_after = timedelta(seconds=dead_after_seconds)
         self._settle = timedelta(seconds=settle_seconds)
         self._clock = clock
         self._lock = threading.Lock()
@@ -152,6 +156,10 @@ class StoreCollector(Collector):
                 .where(messages.c.status == MessageStatus.PARKED.value)
                 .group_by(messages.c.type)
             ).all()
+            registered = connection.execute(
+                select(workers.c.heartbeat_at).where(workers.c.stopped_at.is_(None))
+            ).scalars()
+            heartbeats = [moment for moment in registered if moment is not None]
         messages_family = GaugeMetricFamily(
             "tthc_messages", "Messages in the store, by type and status.", labels=("type", "status")
         )
@@ -177,12 +185,21 @@ class StoreCollector(Collector):
         parked_by_type = {str(t): 0 for t in MessageType} | {t: int(c) for t, c in parked}
         for message_type, count in sorted(parked_by_type.items()):
             parked_family.add_metric([message_type], count)
+        alive = sum(1 for moment in heartbeats if now - moment < self._dead_after)
+        workers_family = GaugeMetricFamily(
+            "tthc_workers",
+            "Registered worker processes: alive (heartbeat within dead_after) or silent.",
+            labels=("state",),
+        )
+        workers_family.add_metric(["alive"], alive)
+        workers_family.add_metric(["silent"], len(heartbeats) - alive)
         return [
             messages_family,
             events_family,
             pending_family,
             lag_family,
             parked_family,
+            workers_family,
         ]
 
     def _event_totals(self, connection: Connection, now: datetime) -> Tally[EventKey]:

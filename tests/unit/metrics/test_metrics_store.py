@@ -190,3 +190,24 @@ def test_a_failing_store_is_counted_not_raised(stack: LocalStack) -> None:
         connection.exec_driver_sql("ALTER TABLE outbox RENAME TO outbox_gone")
     assert value(registry, "tthc_outbox_pending") is None  # this scrape failed...
     assert value(registry, "tthc_store_scrape_errors_total") == 2  # ...and this one
+
+
+def test_worker_liveness_is_counted_alive_or_silent(stack: LocalStack) -> None:
+    from gateway.store.schema import workers
+    from gateway.store.workers import WorkerRegistry
+
+    registry = WorkerRegistry(stack.engine)
+    for worker_id in ("w-alive", "w-killed", "w-stopped"):
+        registry.register(worker_id)
+    registry.deregister("w-stopped")  # a clean stop is not counted at all
+    with write_tx(stack.engine) as connection:
+        connection.execute(
+            update(workers)
+            .where(workers.c.worker_id == "w-killed")
+            .values(heartbeat_at=utcnow() - timedelta(minutes=1))
+        )
+    collector = StoreCollector(stack.engine, dead_after_seconds=10)
+    registry_ = CollectorRegistry()
+    registry_.register(collector)
+    assert registry_.get_sample_value("tthc_workers", {"state": "alive"}) == 1
+    assert registry_.get_sample_value("tthc_workers", {"state": "silent"}) == 1
