@@ -45,12 +45,14 @@ sys.path.insert(0, str(ROOT))
 from gateway.domain.messages import Envelope, MessageType  # noqa: E402
 from gateway.messaging.batch_timeline import BatchTimeline  # noqa: E402
 from gateway.messaging.embedded import EmbeddedTransport  # noqa: E402
+from gateway.messaging.liveness import Liveness  # noqa: E402
 from gateway.messaging.port import Delivery, Disposition, Transport  # noqa: E402
 from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport  # noqa: E402
 from gateway.messaging.relay import OutboxRelay  # noqa: E402
 from gateway.messaging.worker import Worker  # noqa: E402
 from gateway.store.ledger import Ledger  # noqa: E402
 from gateway.store.messages import Acceptance  # noqa: E402
+from gateway.store.workers import WorkerRegistry  # noqa: E402
 from gateway.testing import LocalStack, local_stack  # noqa: E402
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -198,16 +200,25 @@ def worker_process(
     """The ``tthc-gateway worker`` role: the outbox relay and one consumer, in one process."""
     stack = local_stack(Path(directory), url)
     transport = make_transport(stack, kind, prefix)
+    # as `tthc-gateway worker` runs it: registered, heartbeating, claims naming the worker
+    liveness = Liveness(WorkerRegistry(stack.engine), interval=2.0, lease=timedelta(seconds=60))
     worker = Worker(
         transport,
         stack.verifier,
-        Ledger(stack.engine),
+        Ledger(stack.engine, worker_id=liveness.worker_id),
         BatchTimeline(stack.engine),
         stack.evidence,
         {SYNC: NoOp()},
         "bench",
         completion=completion,  # type: ignore[arg-type]
+        lease=liveness.lease,
     )
+    liveness.renewers.append(worker.renew_leases)
+    if isinstance(transport, EmbeddedTransport):
+        transport.consumer_id = liveness.worker_id
+        transport.dead_after = timedelta(seconds=10)
+        liveness.renewers.append(transport.renew)
+    liveness.register()
     relay = OutboxRelay(stack.store, transport, batch_size=500, idle_wait=0.005)
     handle_batch = worker.handle_batch
 
@@ -218,6 +229,7 @@ def worker_process(
         return result
 
     local_stop = threading.Event()
+    threading.Thread(target=liveness.run, args=(local_stop,), daemon=True).start()
     relay_thread = threading.Thread(target=relay.run, args=(local_stop,))
     relay_thread.start()
     consumer = threading.Thread(
