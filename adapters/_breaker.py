@@ -6,8 +6,14 @@ Rules:
   ``reset_after`` seconds have passed since it opened; then it is ``half_open``.
 - ``half_open``: exactly one trial call passes at a time; its success closes the circuit,
   its failure opens it again for another ``reset_after``.
-- Only partner-down failures count (timeouts, connection errors, 5xx): a business refusal
-  or a malformed answer means the partner is up, so they count as successes of the link.
+- Only partner-down failures count (timeouts, connection errors, HTTP 5xx and 429, a
+  SOAP ``Server`` fault, even one the caller expects): a business refusal (4xx, a SOAP
+  ``Client`` fault) or a malformed answer means the partner is up, so they count as
+  successes of the link. :class:`~adapters.http.PartnerHttp` decides which is which.
+- Every call :meth:`CircuitBreaker.before_call` lets through is settled exactly once, by
+  :meth:`~CircuitBreaker.record_success`, :meth:`~CircuitBreaker.record_failure` or
+  :meth:`~CircuitBreaker.release`, so a half-open trial is never left in flight (which
+  would refuse every later call for good).
 - State is per process (design.md, "Scaling out"); :attr:`state` is what ``/readyz`` shows.
 - Thread-safe; the clock is injectable so tests drive transitions without sleeping.
 """
@@ -26,7 +32,16 @@ BreakerState = Literal["closed", "open", "half_open"]
 
 
 class CircuitOpen(UpstreamUnavailable):
-    """The partner's circuit is open: the call was refused without being attempted."""
+    """The partner's circuit is open: the call was refused without being attempted.
+
+    ``attempted`` is False (the worker spends no attempt on it) and ``retry_after`` says when
+    the next trial call will be let through."""
+
+    attempted = False
+
+    def __init__(self, partner: str, detail: str, *, retry_after: float | None = None) -> None:
+        super().__init__(partner, detail)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,7 @@ class CircuitBreaker:
             self.partner,
             f"circuit open after {self.failure_threshold} consecutive failures; "
             f"next trial in {wait:.1f} s",
+            retry_after=wait,
         )
 
     def record_success(self) -> None:

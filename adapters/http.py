@@ -20,6 +20,13 @@ Rules:
   the caller did not ``expect`` -> ``UpstreamRejected`` (4xx) or ``UpstreamMalformed``;
   oversized answer -> ``UpstreamMalformed``. Messages name the partner, the operation
   and what happened; never a body, never personal data.
+- The breaker hears what failed: timeouts, connection errors and 5xx/429 answers are
+  failures; 4xx refusals and malformed answers are successes (the link is up). An answer
+  whose status is in ``expect`` is returned to the caller, and ``partner_down(answer)``
+  settles the breaker (default :func:`status_means_down`: 5xx and 429 mean down), so a
+  caller that reads the body (SOAP: ``Client`` vs ``Server`` fault, see
+  :func:`adapters.xml.soap_partner_down`) decides, not the status alone. Every attempt
+  the breaker lets through is settled exactly once (success, failure or release).
 - Every request and every answer is handed to the :class:`ExchangeRecorder` with the
   call's correlation id, message id and dossier code; ``personal`` marks bodies that
   carry personal data (population).
@@ -66,8 +73,10 @@ __all__ = [
     "HttpAnswer",
     "HttpConfig",
     "NoCallObserver",
+    "PartnerDown",
     "PartnerHttp",
     "build_session",
+    "status_means_down",
 ]
 
 USER_AGENT = "tthc-gateway"
@@ -122,6 +131,14 @@ class HttpAnswer:
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+PartnerDown = Callable[[HttpAnswer], bool]  # does this expected answer mean "partner down"?
+
+
+def status_means_down(answer: HttpAnswer) -> bool:
+    """The default breaker rule for an answer: 5xx and 429 mean the partner is down."""
+    return answer.status >= 500 or answer.status == 429
 
 
 def check_url(config: HttpConfig, url: str) -> None:
@@ -210,8 +227,12 @@ class PartnerHttp:
         idempotent: bool = False,
         personal: bool = False,
         record: bool = True,
+        partner_down: PartnerDown = status_means_down,
     ) -> HttpAnswer:
-        """One call with the layer's rules; returns an answer whose status is in ``expect``."""
+        """One call with the layer's rules; returns an answer whose status is in ``expect``.
+
+        ``partner_down`` judges an expected answer for the breaker (True: count a failure).
+        """
         started = time.monotonic()
         error: BaseException | None = None
         try:
@@ -226,6 +247,7 @@ class PartnerHttp:
                 idempotent,
                 personal,
                 record,
+                partner_down,
             )
         except BaseException as exc:
             error = exc
@@ -249,6 +271,7 @@ class PartnerHttp:
         idempotent: bool,
         personal: bool,
         record: bool,
+        partner_down: PartnerDown,
     ) -> HttpAnswer:
         url = self.url(path)
         check_url(self.config, url)
@@ -271,10 +294,10 @@ class PartnerHttp:
             except BaseException:
                 self.breaker.release()
                 raise
-            if answer.status >= 500 or answer.status == 429:
-                if answer.status in expect:  # e.g. a SOAP Fault the caller classifies
-                    self.breaker.record_success()
-                    return answer
+            if answer.status in expect:  # e.g. a SOAP Fault: the caller's rule settles it
+                self._settle(answer, partner_down)
+                return answer
+            if status_means_down(answer):
                 self.breaker.record_failure()
                 if attempt + 1 >= attempts:
                     raise UpstreamUnavailable(
@@ -283,14 +306,23 @@ class PartnerHttp:
                 self._sleep(self.config.retry_backoff * (2**attempt))
                 continue
             self.breaker.record_success()
-            if answer.status in expect:
-                return answer
             if 400 <= answer.status < 500:
                 raise UpstreamRejected(
                     self.partner, f"{operation}: refused with HTTP {answer.status}"
                 )
             raise UpstreamMalformed(self.partner, f"{operation}: unexpected HTTP {answer.status}")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _settle(self, answer: HttpAnswer, partner_down: PartnerDown) -> None:
+        """Settle the breaker for an expected answer; the status rule if the judge fails."""
+        down = status_means_down(answer)
+        try:
+            down = partner_down(answer)
+        finally:
+            if down:
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_success()
 
     def _once(
         self,

@@ -14,7 +14,12 @@ Rules:
 - A SOAP Fault is classified by its ``faultcode``: ``Client`` (the request is wrong:
   resending it unchanged cannot help) -> ``UpstreamRejected``; ``Server`` and anything
   else -> ``UpstreamUnavailable`` (transient). The fault string is quoted shortened and
-  with digit runs masked, since partners echo identifiers in it.
+  with digit runs masked, since partners echo identifiers in it. An HTTP 500 that carries
+  no SOAP envelope (empty, not XML, an HTML error page) is ``UpstreamUnavailable`` too.
+- The breaker follows the same line (:func:`soap_partner_down`, passed to every
+  ``PartnerHttp.send`` that expects a Fault on HTTP 500): a ``Server`` fault, or an HTTP
+  5xx that is not a readable Fault, is a failure of the link; a ``Client`` fault, even on
+  HTTP 500, means the partner is up and counts as a success.
 - Parse answers by namespace (``{uri}local``), never by prefix.
 """
 
@@ -34,7 +39,7 @@ from zeep.exceptions import Error as ZeepError
 from zeep.wsdl.utils import etree_to_string
 
 from adapters._text import mask_text
-from adapters.http import NO_CONTEXT, CallContext, HttpAnswer, PartnerHttp
+from adapters.http import NO_CONTEXT, CallContext, HttpAnswer, PartnerHttp, status_means_down
 from gateway.domain.errors import (
     ConfigError,
     ContractViolation,
@@ -129,6 +134,22 @@ def find_fault(body: etree._Element) -> SoapFault | None:
     return SoapFault(code=local, string=(fault.findtext("faultstring") or "").strip())
 
 
+def soap_partner_down(answer: HttpAnswer) -> bool:
+    """The breaker rule for a SOAP answer: a ``Server`` fault or a 5xx that carries no
+    readable Fault means the partner is down; a ``Client`` fault means it is up."""
+    by_status = status_means_down(answer)
+    fault: SoapFault | None = None
+    if by_status or b"Fault" in answer.body:  # a 200 is parsed twice only if it may be a Fault
+        try:
+            envelope = parse_answer(
+                answer.body, partner="", operation="", max_bytes=len(answer.body)
+            )
+            fault = find_fault(soap_body(envelope, partner="", operation=""))
+        except UpstreamMalformed:
+            fault = None
+    return by_status if fault is None else not fault.is_client
+
+
 def raise_for_fault(fault: SoapFault, *, partner: str, operation: str) -> None:
     """Turn a SOAP Fault into the gateway's error (see the module rules)."""
     detail = f"{operation}: SOAP Fault {fault.code}: {mask_text(fault.string)}"
@@ -172,6 +193,7 @@ class PartnerTransport(zeep.Transport):  # type: ignore[misc,unused-ignore]
             headers=headers,
             context=self.context,
             expect=(200, 500),
+            partner_down=soap_partner_down,
         )
         response = requests.Response()
         response.status_code = answer.status
@@ -246,11 +268,15 @@ class SoapCaller:
             expect=(200, 500),
             idempotent=idempotent,
             personal=personal,
+            partner_down=soap_partner_down,
         )
         return self.check(operation, answer)
 
     def check(self, operation: str, answer: HttpAnswer) -> SoapAnswer:
-        """Parse and classify an answer: Fault -> error, 500 without Fault -> unavailable."""
+        """Parse and classify an answer: Fault -> error, 500 without Fault -> unavailable.
+
+        The breaker was settled by ``send`` with :func:`soap_partner_down`; never here.
+        """
         partner = self.http.partner
         if answer.status == 500 and not answer.body.strip():
             raise UpstreamUnavailable(partner, f"{operation}: HTTP 500 with an empty body")
@@ -261,14 +287,13 @@ class SoapCaller:
                 operation=operation,
                 max_bytes=self.http.config.max_answer_bytes,
             )
+            body = soap_body(envelope, partner=partner, operation=operation)
         except UpstreamMalformed:
-            if answer.status == 500:
-                self.http.breaker.record_failure()  # a broken server, not a SOAP refusal
+            if answer.status == 500:  # a broken server (an HTML error page), not a refusal
                 raise UpstreamUnavailable(
                     partner, f"{operation}: HTTP 500, not a SOAP Fault"
                 ) from None
             raise
-        body = soap_body(envelope, partner=partner, operation=operation)
         fault = find_fault(body)
         if fault is not None:
             raise_for_fault(fault, partner=partner, operation=operation)

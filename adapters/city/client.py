@@ -8,8 +8,10 @@ Rules:
   deduplicates on the message id, so delivering twice is safe.
 - ``401`` (signature refused), ``400`` (bad headers or event) and ``409`` (message id
   reused with another body) are permanent: :class:`CityRefused` (``UpstreamRejected``)
-  with the city's ``reason``. ``5xx`` and timeouts are transient (``UpstreamUnavailable``,
-  ``UpstreamTimeout``): the messaging layer retries. A success answer that breaks the
+  with the city's ``reason``, not transient, so the worker parks the message at once; a
+  refusal means the city is up, so it counts as a success on the breaker. ``5xx`` and
+  timeouts are transient (``UpstreamUnavailable``, ``UpstreamTimeout``) and count as
+  breaker failures: the messaging layer retries. A success answer that breaks the
   contract, or names another message id, is ``UpstreamMalformed``.
 - Not retried here (the asynchronous path retries through the queue); recorded with the
   message id and correlation id; ``personal`` when the event carries a dossier.

@@ -9,7 +9,10 @@ Rules:
 - Authentication per configuration: ``direct`` (digest headers, fresh per attempt) or
   ``lgsp`` (cached Bearer token; a 401 refreshes it and retries once).
 - Not found is ``None`` (an empty collection), never an error. A SOAP Fault ``Client.*``
-  is ``UpstreamRejected``, ``Server`` is ``UpstreamUnavailable``.
+  is ``UpstreamRejected``, ``Server`` is ``UpstreamUnavailable``. The service answers
+  both on HTTP 500 (and ``Client.Authentication`` on 401), so the breaker is settled by
+  the fault, not the status (:func:`adapters.xml.soap_partner_down`): a ``Client`` fault
+  means the database is up, a ``Server`` fault or a bare 5xx counts as a failure.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from adapters.http import (
 from adapters.population import wire
 from adapters.population.auth import TokenProvider, direct_headers
 from adapters.population.records import Citizen, CitizenQuery, Verification
-from adapters.xml import SoapCaller
+from adapters.xml import SoapCaller, soap_partner_down
 from gateway.domain.errors import ConfigError, UpstreamMalformed
 from gateway.domain.exchange import ExchangeRecorder
 
@@ -116,6 +119,7 @@ class PopulationClient:
                 expect=(200, 401, 500),
                 idempotent=True,
                 personal=True,
+                partner_down=soap_partner_down,
             )
             if answer.status == 401 and self.tokens is not None and attempt + 1 < attempts:
                 self.tokens.invalidate()  # expired or revoked: one fresh token, one retry

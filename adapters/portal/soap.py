@@ -12,6 +12,8 @@ Rules (reference §2, ``contracts/portal/portal.wsdl`` + ``portal.xsd`` + ``xroa
   session refused after re-login on REST), other codes as in :mod:`adapters.portal.answers`.
 - SOAP Fault ``Client`` -> ``UpstreamRejected``; ``Server`` / HTTP 500 -> ``UpstreamUnavailable``;
   an answer that is not XML, carries a DTD, or does not match the WSDL -> ``UpstreamMalformed``.
+  The breaker follows the fault, not the status (:func:`adapters.xml.soap_partner_down`):
+  a ``Server`` fault or a bare 5xx is a failure, a ``Client`` fault on HTTP 500 is not.
 - The answer is turned into the same plain data as the REST binding's JSON (absent
   elements absent, empty ones ``""``, parsed by namespace, never by prefix), so
   :mod:`adapters.portal.service` reads both the same way.
@@ -33,7 +35,7 @@ from adapters.portal import contract
 from adapters.portal.answers import PortalAnswer, read_answer, safe_message
 from adapters.portal.config import PortalConfig
 from adapters.portal.service import Endpoint, PortalService
-from adapters.xml import SoapCaller
+from adapters.xml import SoapCaller, soap_partner_down
 from gateway.domain.errors import ContractViolation, UpstreamMalformed
 from gateway.domain.exchange import ExchangeRecorder
 
@@ -147,6 +149,7 @@ class SoapPortalClient(PortalService):
             expect=(200, 500),
             idempotent=idempotent,
             personal=personal,
+            partner_down=soap_partner_down,
         )
         soap = self.caller.check(service, answer)
         self.caller.deserialize(service, soap)  # zeep's strict check against the WSDL

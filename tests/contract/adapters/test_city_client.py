@@ -7,12 +7,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.city.client import CityClient, CityConfig, CityEvent, CityRefused
 from adapters.http import HttpConfig
-from gateway.domain.errors import UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable
+from gateway.domain.errors import (
+    UpstreamMalformed,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from gateway.domain.exchange import ListRecorder
 from gateway.envelope import EnvelopeSigner
 from gateway.keys import KeyStore
@@ -38,16 +44,16 @@ def site(partner_site: Site, mock: CityMock) -> Iterator[str]:
         yield base
 
 
-def make_client(base: str) -> tuple[CityClient, ListRecorder]:
+def make_client(base: str, **http_changes: Any) -> tuple[CityClient, ListRecorder]:
     recorder = ListRecorder()
-    http = HttpConfig(
-        "city",
-        base,
-        connect_timeout=1.0,
-        read_timeout=1.0,  # under the mock's HANG_SECONDS (1.5), above a slow machine's first call
-        allow_plain_http=True,
-        max_answer_bytes=50_000,
-    )
+    settings: dict[str, Any] = {
+        "connect_timeout": 1.0,
+        "read_timeout": 1.0,  # under the mock's HANG_SECONDS (1.5), above a slow first call
+        "allow_plain_http": True,
+        "max_answer_bytes": 50_000,
+        **http_changes,
+    }
+    http = HttpConfig("city", base, **settings)
     return CityClient(CityConfig(http), recorder), recorder
 
 
@@ -112,8 +118,53 @@ def test_same_id_with_another_body_is_a_conflict(site: str, keystore: KeyStore) 
     client, _ = make_client(site)
     first = status_event(keystore)
     client.deliver(first)
-    with pytest.raises(CityRefused, match=r"HTTP 409 \(message_id_reused\)"):
+    with pytest.raises(CityRefused, match=r"HTTP 409 \(message_id_reused\)") as refused:
         client.deliver(status_event(keystore, status="5", message_id=first.message_id))
+    assert isinstance(refused.value, UpstreamRejected) and not refused.value.transient
+
+
+def without_correlation_id(event: CityEvent) -> CityEvent:
+    """The same event with an empty X-Correlation-ID: the city answers 400."""
+    return CityEvent(event.message_id, event.type, "", event.body, event.jws)
+
+
+def test_bad_headers_are_a_permanent_refusal(site: str, keystore: KeyStore) -> None:
+    client, _ = make_client(site)
+    with pytest.raises(CityRefused, match=r"HTTP 400 \(missing_header\)") as refused:
+        client.deliver(without_correlation_id(status_event(keystore)))
+    assert isinstance(refused.value, UpstreamRejected) and not refused.value.transient
+    assert refused.value.http_status == 400
+
+
+def test_refusals_keep_the_link_up_and_outages_open_the_circuit(
+    site: str, mock: CityMock, keystore: KeyStore
+) -> None:
+    client, _ = make_client(site, failure_threshold=2, reset_after=60.0)
+    first = status_event(keystore)
+    client.deliver(first)
+    refusals = [
+        without_correlation_id(status_event(keystore)),
+        status_event(keystore, recipient="portal"),
+        status_event(keystore, status="5", message_id=first.message_id),
+    ]
+    statuses = []
+    for event in refusals * 2:  # more refusals than the threshold: the circuit stays closed
+        with pytest.raises(CityRefused) as refused:
+            client.deliver(event)
+        assert not refused.value.transient
+        statuses.append(refused.value.http_status)
+    assert statuses == [400, 401, 409] * 2
+    assert client.breaker.snapshot().consecutive_failures == 0
+    mock.add_fault(FaultSpec(route="POST /events"))  # HTTP 500 from now on
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable, match="HTTP 500") as unavailable:
+            client.deliver(status_event(keystore))
+        assert unavailable.value.transient
+    assert client.breaker.state == "open"
+    received = len(mock.recorded)
+    with pytest.raises(UpstreamUnavailable, match="circuit open"):
+        client.deliver(status_event(keystore))
+    assert len(mock.recorded) == received  # refused without calling the city
 
 
 FAULTS: list[tuple[FaultSpec, type[Exception], str]] = [

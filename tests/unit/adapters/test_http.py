@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 
 import pytest
@@ -9,7 +10,15 @@ import requests
 import responses
 
 from adapters._breaker import CircuitBreaker, CircuitOpen
-from adapters.http import CallContext, HttpConfig, PartnerHttp, build_session
+from adapters.http import (
+    CallContext,
+    HttpAnswer,
+    HttpConfig,
+    PartnerDown,
+    PartnerHttp,
+    build_session,
+    status_means_down,
+)
 from gateway.domain.errors import (
     ConfigError,
     UpstreamMalformed,
@@ -151,7 +160,139 @@ def test_expected_error_statuses_are_returned_to_the_caller() -> None:
     responses.add("POST", f"{BASE}/soap", status=500, body=b"<fault/>")
     http, _ = make()
     assert http.send("POST", "/soap", operation="op", expect=(200, 500)).status == 500
-    assert http.breaker.state == "closed"
+    # returned, but a 5xx still means the partner is down unless the caller's judge says not
+    assert http.breaker.snapshot().consecutive_failures == 1
+    answer = http.send(
+        "POST", "/soap", operation="op", expect=(200, 500), partner_down=lambda _: False
+    )
+    assert answer.status == 500 and http.breaker.snapshot().consecutive_failures == 0
+
+
+@responses.activate
+@pytest.mark.parametrize("expect", [(200,), (200, 500)], ids=["not-expected", "expected"])
+def test_repeated_http_500_opens_the_circuit(expect: tuple[int, ...]) -> None:
+    responses.add("POST", f"{BASE}/op", status=500)
+    http, _ = make(failure_threshold=3, reset_after=60)
+    for _ in range(3):
+        try:
+            http.send("POST", "/op", operation="op", expect=expect)
+        except UpstreamUnavailable as exc:
+            assert not isinstance(exc, CircuitOpen)
+    assert http.breaker.state == "open"
+    with pytest.raises(CircuitOpen):
+        http.send("POST", "/op", operation="op", expect=expect)
+    assert len(responses.calls) == 3
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def half_open(threshold: int = 3) -> tuple[PartnerHttp, Clock]:
+    """A PartnerHttp whose circuit is half-open: the next call is the trial."""
+    clock = Clock()
+    breaker = CircuitBreaker("payment", failure_threshold=threshold, reset_after=10, clock=clock)
+    for _ in range(threshold):
+        breaker.record_failure()
+    clock.now += 10
+    assert breaker.state == "half_open"
+    config = HttpConfig("payment", BASE, max_answer_bytes=1000, retry_backoff=0.0)
+    return PartnerHttp(config, ListRecorder(), breaker=breaker, sleep=lambda _: None), clock
+
+
+@responses.activate
+@pytest.mark.parametrize("expect", [(200,), (200, 500)], ids=["not-expected", "expected"])
+def test_a_500_during_half_open_reopens_the_circuit(expect: tuple[int, ...]) -> None:
+    responses.add("POST", f"{BASE}/op", status=500)
+    http, clock = half_open()
+    with contextlib.suppress(UpstreamUnavailable):
+        http.send("POST", "/op", operation="op", expect=expect)
+    assert http.breaker.state == "open"  # one failed trial is enough, whatever the threshold
+    with pytest.raises(CircuitOpen):
+        http.send("POST", "/op", operation="op", expect=expect)
+    assert len(responses.calls) == 1
+    clock.now += 10
+    assert http.breaker.snapshot().state == "half_open"
+
+
+def judge_fails(_: HttpAnswer) -> bool:
+    raise RuntimeError("judge broke")
+
+
+# (name, what the partner does, expect, partner_down, error raised, breaker state after)
+TRIAL_OUTCOMES: list[
+    tuple[
+        str,
+        int | bytes | Exception,
+        tuple[int, ...],
+        PartnerDown,
+        type[BaseException] | None,
+        str,
+    ]
+] = [
+    ("ok", 200, (200,), status_means_down, None, "closed"),
+    ("refused", 400, (200,), status_means_down, UpstreamRejected, "closed"),
+    ("refusal-expected", 409, (200, 409), status_means_down, None, "closed"),
+    ("redirect", 302, (200,), status_means_down, UpstreamMalformed, "closed"),
+    ("server-error", 503, (200,), status_means_down, UpstreamUnavailable, "open"),
+    ("too-many", 429, (200,), status_means_down, UpstreamUnavailable, "open"),
+    ("expected-500", 500, (200, 500), status_means_down, None, "open"),
+    ("expected-500-judged-up", 500, (200, 500), lambda _: False, None, "closed"),
+    ("expected-200-judged-down", 200, (200,), lambda _: True, None, "open"),
+    ("judge-raises-on-500", 500, (200, 500), judge_fails, RuntimeError, "open"),
+    ("judge-raises-on-200", 200, (200,), judge_fails, RuntimeError, "closed"),
+    (
+        "timeout",
+        requests.exceptions.ReadTimeout(),
+        (200,),
+        status_means_down,
+        UpstreamTimeout,
+        "open",
+    ),
+    ("oversized", b"x" * 2000, (200,), status_means_down, UpstreamMalformed, "closed"),
+    (
+        "unexpected-error",
+        RuntimeError("boom"),
+        (200,),
+        status_means_down,
+        RuntimeError,
+        "half_open",
+    ),
+]
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("effect", "expect", "judge", "error", "state"),
+    [case[1:] for case in TRIAL_OUTCOMES],
+    ids=[str(case[0]) for case in TRIAL_OUTCOMES],
+)
+def test_a_half_open_trial_is_never_left_in_flight(
+    effect: int | bytes | Exception,
+    expect: tuple[int, ...],
+    judge: PartnerDown,
+    error: type[BaseException] | None,
+    state: str,
+) -> None:
+    if isinstance(effect, int):
+        responses.add("POST", f"{BASE}/op", status=effect)
+    else:
+        responses.add("POST", f"{BASE}/op", body=effect)
+    http, _ = half_open()
+    with pytest.raises(error) if error else contextlib.nullcontext():
+        http.send("POST", "/op", operation="op", expect=expect, partner_down=judge)
+    assert http.breaker.state == state
+    # the next call is let through or refused exactly as the state says, never stuck
+    if state == "open":
+        with pytest.raises(CircuitOpen):
+            http.breaker.before_call()
+    else:
+        http.breaker.before_call()
+        http.breaker.release()
 
 
 @responses.activate

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pytest
 import responses
+import zeep.exceptions
 import zeep.loader
 from lxml import etree
 from zeep.exceptions import DTDForbidden
 
 from adapters import xml as hardened
-from adapters.http import HttpConfig, PartnerHttp
+from adapters._breaker import CircuitBreaker, CircuitOpen
+from adapters.http import HttpAnswer, HttpConfig, PartnerHttp
+from adapters.population import wire as population_wire
 from adapters.population.client import PopulationClient, PopulationConfig
 from adapters.population.records import BirthDate, CitizenQuery
+from adapters.population.wire import LOOKUP
 from adapters.xml import (
     PartnerTransport,
     SoapCaller,
@@ -226,3 +230,133 @@ def test_zeep_service_calls_go_through_partner_http() -> None:
     assert [e.direction for e in recorder.exchanges] == ["out", "in"]
     with pytest.raises(UpstreamMalformed, match="over the 4000-byte limit"):
         service.TraCuuThongTinCongDan(**params)
+
+
+# -- the breaker hears the fault, not the status (issue 11) ------------------------------
+
+POPULATION_URL = "https://population.test/ws"
+QUERY = CitizenQuery(
+    "r1", "2.000815.01", "CB1", "Nguyễn Văn An", BirthDate(1990, 1, 2), id_number="001090001234"
+)
+EMPTY_COLLECTION = (
+    f'<e:Envelope xmlns:e="{SOAP}"><e:Body>'
+    '<CongdanCollection xmlns="http://www.mic.gov.vn/dancu/1.0"/></e:Body></e:Envelope>'
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "down"),
+    [
+        (200, EMPTY_COLLECTION, False),
+        (200, fault("Server", "busy"), True),
+        (500, fault("Server", "busy"), True),
+        (500, fault("Server.Busy", "busy"), True),
+        (500, fault("Client", "bad"), False),
+        (500, fault("Client.Validation", "MaDVC"), False),
+        (401, fault("Client.Authentication", "wrong digest"), False),
+        (503, fault("Client", "bad"), False),
+        (500, b"", True),
+        (500, b"<html>Internal Server Error</html>", True),
+        (502, b"Fault", True),
+        (401, b"", False),
+    ],
+)
+def test_soap_partner_down_reads_the_fault_not_the_status(
+    status: int, body: bytes, down: bool
+) -> None:
+    assert hardened.soap_partner_down(HttpAnswer(status, {}, body)) is down
+
+
+def population(threshold: int, breaker: CircuitBreaker | None = None) -> PopulationClient:
+    http_config = HttpConfig(
+        "population", POPULATION_URL, failure_threshold=threshold, reset_after=60
+    )
+    http = PartnerHttp(http_config, ListRecorder(), breaker=breaker, sleep=lambda _: None)
+    config = PopulationConfig(http_config, str(WSDL), "direct", "demo", "s")
+    return PopulationClient(config, ListRecorder(), http=http)
+
+
+def soap_call(client: PopulationClient) -> object:
+    """The same lookup through SoapCaller.call (the generic path) instead of the client."""
+    return client.soap.call(LOOKUP, population_wire.request_params(QUERY, LOOKUP))
+
+
+CALLS = {
+    "population-client": lambda client: client.lookup(QUERY),
+    "soap-caller": soap_call,
+    "zeep-service": lambda client: client.soap.client.create_service(
+        "{http://dancuquocgia.bca/wsdl}DanCuSoapBinding", POPULATION_URL
+    ).TraCuuThongTinCongDan(**population_wire.request_params(QUERY, LOOKUP)),
+}
+
+
+@responses.activate
+@pytest.mark.parametrize("path", sorted(CALLS))
+def test_server_faults_on_http_500_open_the_circuit(path: str) -> None:
+    responses.add("POST", POPULATION_URL, status=500, body=fault("Server", "database down"))
+    client = population(threshold=2)
+    for _ in range(2):
+        with pytest.raises((UpstreamUnavailable, zeep.exceptions.Fault)) as caught:
+            CALLS[path](client)
+        assert not isinstance(caught.value, CircuitOpen)
+    assert client.breaker.state == "open"
+    with pytest.raises(CircuitOpen):
+        CALLS[path](client)
+    assert len(responses.calls) == 2  # refused without calling: an expected 500 is not retried
+
+
+@responses.activate
+@pytest.mark.parametrize("path", sorted(CALLS))
+def test_a_client_fault_is_rejected_and_keeps_the_link_up(path: str) -> None:
+    responses.add("POST", POPULATION_URL, status=500, body=fault("Client.Validation", "MaDVC"))
+    client = population(threshold=1)
+    for _ in range(3):
+        with pytest.raises((UpstreamRejected, zeep.exceptions.Fault)) as caught:
+            CALLS[path](client)
+        if isinstance(caught.value, UpstreamRejected):
+            assert not caught.value.transient
+    assert client.breaker.snapshot().consecutive_failures == 0
+    assert client.breaker.state == "closed"
+    assert len(responses.calls) == 3
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "body", "error", "state"),
+    [
+        (500, fault("Server", "down"), UpstreamUnavailable, "open"),
+        (500, b"<html>Internal Server Error</html>", UpstreamUnavailable, "open"),
+        (500, b"", UpstreamUnavailable, "open"),
+        (500, fault("Client", "bad request"), UpstreamRejected, "closed"),
+        (200, b"not xml", UpstreamMalformed, "closed"),
+    ],
+    ids=["server-fault", "not-a-fault", "empty", "client-fault", "malformed-200"],
+)
+def test_a_half_open_trial_is_settled_by_the_soap_answer(
+    status: int, body: bytes, error: type[Exception], state: str
+) -> None:
+    responses.add("POST", POPULATION_URL, status=status, body=body)
+    clock = Clock()
+    breaker = CircuitBreaker("population", failure_threshold=3, reset_after=10, clock=clock)
+    for _ in range(3):
+        breaker.record_failure()
+    clock.now += 10
+    client = population(threshold=3, breaker=breaker)
+    with pytest.raises(error):
+        client.lookup(QUERY)
+    assert breaker.state == state  # settled once: a 500 is never a success then a failure
+    if state == "open":
+        with pytest.raises(CircuitOpen):
+            client.lookup(QUERY)
+    else:
+        breaker.before_call()  # no trial left in flight
+        breaker.release()
+    assert len(responses.calls) == 1

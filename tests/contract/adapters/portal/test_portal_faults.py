@@ -156,3 +156,28 @@ def test_circuit_opens_after_repeated_outages(
         assert len(portal.mock.recorded) == received  # refused without calling the portal
     finally:
         harness.close()
+
+
+def test_soap_server_faults_open_the_circuit_and_client_faults_do_not(
+    transport: str, request: pytest.FixtureRequest
+) -> None:
+    """Both arrive as HTTP 500: the fault code, not the status, settles the breaker."""
+    harness = make_harness("soap", transport, request, failure_threshold=2, reset_after=60.0)
+    portal = next(harness)
+    try:
+        portal.fault(expired_session=True, count=3)  # Client fault "01: access denied"
+        for _ in range(3):
+            with pytest.raises(UpstreamRejected) as refused:
+                portal.client.find_dossier(CODE)
+            assert not refused.value.transient
+        assert portal.client.http.breaker.snapshot().consecutive_failures == 0
+        portal.fault(soap_fault=True)  # Server fault, on every call from now on
+        for _ in range(2):
+            with pytest.raises(UpstreamUnavailable, match="SOAP Fault Server"):
+                portal.client.find_dossier(CODE)
+        received = len(portal.mock.recorded)
+        with pytest.raises(UpstreamUnavailable, match="circuit open"):
+            portal.client.find_dossier(CODE)
+        assert len(portal.mock.recorded) == received  # refused without calling the portal
+    finally:
+        harness.close()
