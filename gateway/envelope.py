@@ -9,7 +9,9 @@ The form (RFC 7515, standard base64url payload, detached per appendix F):
   ``b64url(header) ".." b64url(signature)`` (the payload segment left empty);
 - protected header ``{"alg", "kid", "iat", "mid", "mty", "aud"}``: the algorithm, the
   key id, the issue time (epoch seconds), the message id, the message type and the
-  intended recipient.
+  intended recipient; a replay adds ``"rpl"`` (a positive integer: the how-many-th replay
+  of that message id), so the count a receiver sees is signed, and the message id stays
+  the original one (the receiver deduplicates it).
 
 Verification rules, each refusal a :class:`~gateway.domain.errors.SignatureInvalid`
 with its own stable ``reason``, checked in this order:
@@ -25,6 +27,10 @@ with its own stable ``reason``, checked in this order:
     recipient_mismatch   ``aud`` is not the recipient this consumer serves
     iat_expired          issued longer ago than ``max_age``
     iat_in_future        issued later than now + ``clock_skew``
+
+``verify(..., check_age=False, check_retention=False)`` skips the last two checks and the
+key's retention (a replay verifies a stored message that may be months old); the signature,
+key, id, type and recipient are always checked.
 
 Claims are only trusted after the signature verifies. The detail names the message id
 and the key id, never the body.
@@ -54,6 +60,7 @@ __all__ = [
     "EnvelopeVerifier",
     "KeyLookup",
     "decode_protected_header",
+    "replay_count",
 ]
 
 
@@ -77,6 +84,7 @@ _ENVELOPE_HEADERS = {
     "mty": HeaderParameter("Message type", _is_str, True),
     "aud": HeaderParameter("Intended recipient", _is_str, True),
     "kid": HeaderParameter("Key ID", _is_str, True),
+    "rpl": HeaderParameter("Replay count (absent on the first delivery)", _is_int, False),
 }
 
 
@@ -96,12 +104,25 @@ class EnvelopeSigner:
         self._clock = clock
         self._registries = {alg: _registry([alg]) for alg in ALGORITHMS}
 
+    @property
+    def keystore(self) -> KeyStore:
+        return self._keystore
+
     def sign_body(
-        self, *, message_id: str, type: str | Enum, recipient: str, body: bytes, iat: int
+        self,
+        *,
+        message_id: str,
+        type: str | Enum,
+        recipient: str,
+        body: bytes,
+        iat: int,
+        replay: int = 0,
     ) -> str:
         """The detached compact JWS (``header..signature``) for these bytes and claims."""
+        if replay < 0:
+            raise ValueError("replay count must not be negative")
         key = self._keystore.active()
-        header = {
+        header: dict[str, Any] = {
             "alg": key.algorithm,
             "kid": key.kid,
             "iat": iat,
@@ -109,6 +130,8 @@ class EnvelopeSigner:
             "mty": _type_name(type),
             "aud": recipient,
         }
+        if replay:
+            header["rpl"] = replay
         compact = jws.serialize_compact(
             header, body, key.key, registry=self._registries[key.algorithm]
         )
@@ -124,8 +147,11 @@ class EnvelopeSigner:
         body: bytes,
         correlation_id: str,
         headers: Mapping[str, str] | None = None,
+        replay: int = 0,
     ) -> Envelope:
-        """A new signed envelope; ``timestamp`` and ``iat`` are the clock's now."""
+        """A new signed envelope; ``timestamp`` and ``iat`` are the clock's now.
+
+        ``replay`` > 0 signs a replay of ``message_id`` (claim ``rpl``)."""
         if not isinstance(body, bytes | bytearray):
             raise TypeError("body must be bytes (the exact bytes to deliver)")
         now = self._clock()
@@ -136,6 +162,7 @@ class EnvelopeSigner:
             recipient=recipient,
             body=bytes(body),
             iat=int(now.timestamp()),
+            replay=replay,
         )
         return Envelope(
             message_id=message_id,
@@ -151,6 +178,12 @@ class EnvelopeSigner:
 
 def _b64decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def replay_count(jws_value: str) -> int:
+    """The signed replay count of a VERIFIED envelope's JWS (0 on a first delivery)."""
+    count = decode_protected_header(jws_value).get("rpl", 0)
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
 
 
 def decode_protected_header(jws_value: str) -> dict[str, Any]:
@@ -195,6 +228,8 @@ class EnvelopeVerifier:
         *,
         expected_type: str | Enum | None = None,
         expected_recipient: str | None = None,
+        check_age: bool = True,
+        check_retention: bool = True,
     ) -> dict[str, Any]:
         """Return the verified protected header, or raise SignatureInvalid(reason, detail).
 
@@ -216,7 +251,7 @@ class EnvelopeVerifier:
         if info is None:
             raise SignatureInvalid("unknown_kid", f"message {mid}: unknown key id {kid!r}")
         now = self._clock()
-        if info.expired(now):
+        if check_retention and info.expired(now):
             raise SignatureInvalid(
                 "kid_retired", f"message {mid}: key {kid} retired beyond retention"
             )
@@ -249,6 +284,11 @@ class EnvelopeVerifier:
                 "recipient_mismatch",
                 f"message {mid}: signed for {header['aud']!r}, not {wanted_recipient!r}",
             )
+        replay = header.get("rpl", 0)
+        if not isinstance(replay, int) or isinstance(replay, bool) or replay < 0:
+            raise SignatureInvalid("malformed", f"message {mid}: claim 'rpl' is not a count")
+        if not check_age:
+            return header
         age = now.timestamp() - iat
         if age > self._max_age:
             raise SignatureInvalid("iat_expired", f"message {mid}: issued {int(age)} s ago")

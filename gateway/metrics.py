@@ -10,7 +10,8 @@ What each process exposes (HTTP metrics live in :mod:`gateway.api.metrics`):
   ``tthc_outbox_pending`` and ``tthc_outbox_lag_seconds`` (age of the oldest unpublished
   row), ``tthc_messages_parked{type}`` (0 for every known type with none parked),
   ``tthc_workers{state}`` (registered worker processes, ``alive`` or ``silent``: a silent
-  one's claims are taken over).
+  one's claims are taken over), ``tthc_replays_refused_total`` (replays refused as tampered
+  or not stored, from the audit trail).
 - From this process, by :class:`PartnerCallMetrics` (the adapters'
   :class:`~adapters.http.CallObserver`): ``tthc_partner_calls_total{partner,operation,
   outcome}`` and ``tthc_partner_call_duration_seconds{partner,operation}``.
@@ -46,7 +47,7 @@ from adapters.http import CallOutcome
 from gateway.domain.messages import MessageStatus, MessageType
 from gateway.logging import get_logger
 from gateway.store.db import read_tx, utcnow
-from gateway.store.schema import message_events, messages, outbox, workers
+from gateway.store.schema import audit, message_events, messages, outbox, workers
 
 __all__ = [
     "PartnerCallMetrics",
@@ -156,6 +157,9 @@ class StoreCollector(Collector):
                 .where(messages.c.status == MessageStatus.PARKED.value)
                 .group_by(messages.c.type)
             ).all()
+            refused_replays = connection.execute(
+                select(func.count()).select_from(audit).where(audit.c.action == "replay_refused")
+            ).scalar_one()
             registered = connection.execute(
                 select(workers.c.heartbeat_at).where(workers.c.stopped_at.is_(None))
             ).scalars()
@@ -193,7 +197,13 @@ class StoreCollector(Collector):
         )
         workers_family.add_metric(["alive"], alive)
         workers_family.add_metric(["silent"], len(heartbeats) - alive)
+        refused_family = CounterMetricFamily(
+            "tthc_replays_refused",
+            "Replays refused: the parked copy was tampered with, or is not a stored message.",
+        )
+        refused_family.add_metric([], int(refused_replays))
         return [
+            refused_family,
             messages_family,
             events_family,
             pending_family,

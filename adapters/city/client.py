@@ -3,7 +3,8 @@
 Rules:
 - ``POST {base}/events`` with the envelope's exact body bytes (the JWS signs them: never
   re-encoded), ``X-Message-Id``, ``X-Message-Type``, ``X-Correlation-ID`` and ``X-JWS``
-  (the envelope's detached JWS).
+  (the envelope's detached JWS); an operator's replay keeps the message id and adds
+  ``X-Replay-Count`` (the count its JWS signs as ``rpl``).
 - ``202`` accepted and ``200`` duplicate ("already have it") are both success: the city
   deduplicates on the message id, so delivering twice is safe.
 - ``401`` (signature refused), ``400`` (bad headers or event) and ``409`` (message id
@@ -54,6 +55,7 @@ class CityEvent:
     correlation_id: str
     body: bytes
     jws: str
+    replay_count: int = 0  # > 0: an operator's replay (signed in the JWS as ``rpl``)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ class CityClient:
                 "X-Message-Type": event.type,
                 "X-Correlation-ID": event.correlation_id,
                 "X-JWS": event.jws,
-            },
+            }
+            | ({"X-Replay-Count": str(event.replay_count)} if event.replay_count else {}),
             context=CallContext(event.correlation_id, event.message_id, dossier_code),
             expect=(200, 202, 400, 401, 409),
             personal=event.type in PERSONAL_TYPES,

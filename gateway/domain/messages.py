@@ -39,6 +39,7 @@ class MessageStatus(StrEnum):
     DELIVERED = "delivered"
     RETRYING = "retrying"
     PARKED = "parked"
+    REPLAYED = "replayed"  # an operator sent a parked message again (then delivered, ...)
     FAILED = "failed"
 
 

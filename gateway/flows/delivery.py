@@ -22,6 +22,7 @@ from adapters.portal.port import PortalClient
 from adapters.portal.translate import dossier_from_portal, progress_from_portal
 from gateway.domain.errors import ContractViolation
 from gateway.domain.messages import Envelope, MessageType
+from gateway.envelope import replay_count
 
 MessageHandler = Callable[[Envelope], object]
 
@@ -79,6 +80,7 @@ def city_handlers(city: CityClient) -> dict[str, MessageHandler]:
             correlation_id=envelope.correlation_id,
             body=envelope.body,
             jws=envelope.jws,
+            replay_count=replay_count(envelope.jws),  # the worker verified this JWS
         )
         delivery = city.deliver(event, dossier_code=dossier_code)
         return {"city": delivery.outcome, "httpStatus": delivery.http_status}

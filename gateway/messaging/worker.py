@@ -4,8 +4,11 @@ Per delivery, in this order:
 1. A delivery whose transport headers did not decode (``defect``) is parked at once as
    ``bad_headers``: poison never crashes the worker nor holds the rest of its batch.
 2. Verify the envelope's signature against the type and recipient of the queue it arrived on.
-   A refusal parks the message with the verifier's reason code (``bad_signature``,
+   A refusal parks the copy with the verifier's reason code (``bad_signature``,
    ``unknown_kid``, ``recipient_mismatch``, ``iat_expired``, ...); the handler is NEVER called.
+   Only a refusal that proves the envelope ours (``iat_expired``, ``kid_retired``) marks the
+   stored message ``parked``; any other refusal adds a ``refused`` note to its timeline and
+   changes nothing else (a forged copy never parks or hides the real message).
    Copies of one message id in one batch: the first copy that passed verification decides for
    the others (a forged copy never makes the real one be acked unhandled).
 3. Claim ``(consumer, message_id)`` in the ledger, naming this worker process: ``done`` → ack
@@ -76,6 +79,10 @@ from gateway.store.ledger import Claim
 from gateway.store.messages import EventRecord
 
 log = logging.getLogger(__name__)
+
+#: Signature refusals of a genuine envelope (signed by us, only too old or its key retired):
+#: these park the stored message; every other refusal leaves its status alone.
+GENUINE_REFUSALS = frozenset({"iat_expired", "kid_retired"})
 
 #: Park reasons this module sets besides the verifier's and the errors' codes.
 REASON_BAD_HEADERS = "bad_headers"
@@ -427,6 +434,11 @@ class Worker:
         self, delivery: Delivery, reason: str, error: str, *, refused: bool = False
     ) -> _Result:
         mid = delivery.envelope.message_id
+        if refused and reason not in GENUINE_REFUSALS:
+            # Not provably ours: the copy is parked as evidence, but it changes nothing about
+            # the stored message of that id (a forgery must not park or hide a real one).
+            event = EventRecord(mid, "refused", detail=f"a copy was refused: {reason}")
+            return _Result(Disposition.park(reason, error), [event])
         events = [EventRecord(mid, "refused", detail=reason)] if refused else []
         events.append(EventRecord(mid, "parked", status="parked", detail=f"{reason}: {error}"))
         return _Result(Disposition.park(reason, error), events)

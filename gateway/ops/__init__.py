@@ -7,8 +7,7 @@ admin API (scope ``ops``); each takes its dependencies as arguments and the *act
     OpsContext / open_context(settings)     gateway.ops.context       wiring for the CLI
     MessageFilter, list_messages,           gateway.ops.messages      find and inspect
     show_message
-    replay_messages, select_parked,         gateway.ops.replay        safe replay
-    replay_message_id
+    replay_messages, select_parked,         gateway.ops.replay        safe replay (from the store)
     export_bundle                           gateway.ops.bundle        evidence bundles
     verify_bundle                           gateway.ops.bundle_verify offline verification
     OpsMessagePort                          gateway.ops.message_port  the API's MessagePort

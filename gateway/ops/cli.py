@@ -136,6 +136,7 @@ def messages_reconcile(
 ) -> None:
     """Compare the parked queue with the store's statuses (exit 1 while they disagree)."""
     from gateway.cli import load
+    from gateway.envelope import EnvelopeVerifier
     from gateway.ops.context import open_context
     from gateway.ops.reconcile import reconcile
 
@@ -143,7 +144,8 @@ def messages_reconcile(
     ctx = open_context(settings)
     try:
         with database_errors():
-            report = reconcile(ctx.store, ctx.transport, fix=fix, limit=limit)
+            verifier = EnvelopeVerifier(ctx.keystore)
+            report = reconcile(ctx.store, ctx.transport, verifier, fix=fix, limit=limit)
     finally:
         ctx.close()
     if as_json:
@@ -163,6 +165,8 @@ def messages_reconcile(
             typer.echo(f"  {message_id}: the store says parked; the parked queue does not hold it")
         for message_id in report.unknown:
             typer.echo(f"  {message_id}: parked, but not a message of this store")
+        for message_id in report.foreign:
+            typer.echo(f"  {message_id}: a parked copy that is not the stored message (forged?)")
         typer.echo("consistent" if report.consistent else "NOT consistent")
     raise typer.Exit(0 if report.consistent else 1)
 
@@ -306,7 +310,7 @@ def replay_command(
     finally:
         ctx.close()
     _summary(results, dry_run)
-    if any(r.outcome in ("failed", "not_parked") for r in results):
+    if any(r.outcome in ("failed", "not_parked", "refused", "tampered") for r in results):
         raise typer.Exit(1)
 
 
@@ -333,9 +337,8 @@ def _run_with_progress(
 
 def _summary(results: list[ReplayResult], dry_run: bool) -> None:
     for result in results:
-        target = f" -> {result.replay_id}" if result.replay_id else ""
         extra = f" ({result.detail})" if result.detail else ""
-        typer.echo(f"{result.message_id}: {result.outcome}{target}{extra}")
+        typer.echo(f"{result.message_id}: {result.outcome}{extra}")
     counts: dict[str, int] = {}
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1

@@ -11,8 +11,10 @@ Rules:
   of ID-number shapes.
 - Timeline entries: every event that sets a status, plus failures and replays (with the
   status the message had then, and the event named in ``detail``).
-- A single replay of a message that is not parked is a Conflict (409); unknown: 404;
-  a broker failure raises the transport's error (transient) and leaves it parked.
+- A single replay of a message that is not parked, or whose parked copy is refused
+  (tampered, or its stored signature does not verify), is a Conflict (409); unknown: 404;
+  a broker failure raises the transport's error (transient) and leaves it parked. A replay
+  keeps the message id: ``messageId`` and ``replayOf`` name the same message.
 - Bulk replay replays at most ``limit`` of the matched parked messages; a dry run
   returns ``messageId: null``.
 """
@@ -31,7 +33,6 @@ from gateway.ops.replay import (
     ReplayRequest,
     ReplayResult,
     Selection,
-    replay_message_id,
     replay_messages,
     replay_one,
     select_parked,
@@ -126,14 +127,13 @@ class OpsMessagePort:
         view = self._view(message_id)
         envelope = self.ops.store.get_envelope(message_id)
         assert envelope is not None
-        replay = self.ops.store.get(replay_message_id(message_id))
         return status_json(view) | {
             "correlationId": view.correlation_id,
             "recipient": view.recipient,
             "bodySha256": hashlib.sha256(envelope.body).hexdigest(),
             "bodyBytes": len(envelope.body),
             "replayOf": view.replay_of,
-            "replays": [replay.message_id] if replay is not None else [],
+            "replays": [],  # a replay keeps the message id: see the timeline's replays
         }
 
     def replay(self, message_id: str, reason: str, ctx: CallContext) -> JsonObject:
@@ -146,8 +146,9 @@ class OpsMessagePort:
             ops.store, ops.audit, ops.transport, ops.signer, selection.parked[0],
             ReplayRequest(_actor(ctx), reason),
         )  # fmt: skip
-        assert result.replay_id is not None
-        return {"messageId": result.replay_id, "replayOf": message_id, "status": "published"}
+        if result.outcome in ("refused", "tampered"):
+            raise Conflict(f"message {message_id}: replay {result.outcome}: {result.detail}")
+        return {"messageId": message_id, "replayOf": message_id, "status": "replayed"}
 
     def bulk_replay(self, request: Mapping[str, Any], ctx: CallContext) -> JsonObject:
         flt = filter_of(request.get("filter") or {})
@@ -170,6 +171,11 @@ class OpsMessagePort:
                 {"replayOf": r.message_id, "messageId": None if dry_run else r.replay_id}
                 for r in results
                 if r.outcome in ("replayed", "would_replay")
+            ],
+            "refused": [
+                {"messageId": r.message_id, "outcome": r.outcome, "detail": r.detail[:500]}
+                for r in results
+                if r.outcome in ("refused", "tampered")
             ],
         }
 

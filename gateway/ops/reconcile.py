@@ -17,6 +17,10 @@ Rules:
   known when the whole parked queue was read (fewer than ``limit`` copies).
 - A parked copy whose message id the store does not know is reported (``unknown``): nothing
   the gateway accepted, e.g. published straight into the broker.
+- Only a copy that is provably the stored message (its body equals the stored body and its
+  signature verifies with the gateway's keys, age and retention aside) can mark a message
+  parked; any other copy with a known id is reported as ``foreign`` (a forgery or a tampered
+  copy) and changes nothing.
 - Reading the parked queue moves nothing (``Transport.list_parked``); at most ``limit``
   parked copies and ``limit`` parked store rows are compared per run.
 """
@@ -25,11 +29,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from gateway.messaging.port import Transport
+from gateway.domain.errors import SignatureInvalid
+from gateway.domain.messages import Envelope
+from gateway.messaging.port import ParkedMessage, Transport
 from gateway.store.messages import EventRecord, MessageStore
 
 log = logging.getLogger(__name__)
+
+
+class Verifier(Protocol):
+    def verify(
+        self, envelope: Envelope, *, check_age: bool = ..., check_retention: bool = ...
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class ReconcileReport:
     fixed: list[str] = field(default_factory=list)
     store_only: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
 
     @property
     def consistent(self) -> bool:
@@ -68,25 +82,45 @@ class ReconcileReport:
             "fixed": self.fixed,
             "storeOnly": self.store_only,
             "unknown": self.unknown,
+            "foreign": self.foreign,
         }
 
 
+def _is_ours(store: MessageStore, verifier: Verifier, copy: ParkedMessage) -> bool:
+    stored = store.get_envelope(copy.envelope.message_id)
+    if stored is None or stored.body != copy.envelope.body:
+        return False
+    try:
+        verifier.verify(copy.envelope, check_age=False, check_retention=False)
+    except SignatureInvalid:
+        return False
+    return True
+
+
 def reconcile(
-    store: MessageStore, transport: Transport, *, fix: bool = False, limit: int = 10_000
+    store: MessageStore,
+    transport: Transport,
+    verifier: Verifier,
+    *,
+    fix: bool = False,
+    limit: int = 10_000,
 ) -> ReconcileReport:
     """Compare the parked queue with the store's statuses (see the module rules)."""
     report = ReconcileReport()
     parked = transport.list_parked(limit)
     report.parked_in_queue = len(parked)
-    in_queue: dict[str, str] = {}
+    in_queue: dict[str, ParkedMessage] = {}
     for copy in parked:
-        in_queue.setdefault(copy.envelope.message_id, copy.reason or "parked")
+        in_queue.setdefault(copy.envelope.message_id, copy)
     statuses = store.statuses(list(in_queue))
     events: list[EventRecord] = []
-    for message_id, reason in in_queue.items():
+    for message_id, copy in in_queue.items():
         status = statuses.get(message_id)
+        reason = copy.reason or "parked"
         if status is None:
             report.unknown.append(message_id)
+        elif status != "parked" and not _is_ours(store, verifier, copy):
+            report.foreign.append(message_id)
         elif status != "parked":
             report.mismatches.append(Mismatch(message_id, status, reason))
             events.append(
@@ -107,9 +141,11 @@ def reconcile(
     return report
 
 
-def reconcile_job(store: MessageStore, transport: Transport) -> ReconcileReport:
+def reconcile_job(
+    store: MessageStore, transport: Transport, verifier: Verifier
+) -> ReconcileReport:
     """The worker's periodic run: fix what the queue proves, log what disagrees."""
-    report = reconcile(store, transport, fix=True)
+    report = reconcile(store, transport, verifier, fix=True)
     if report.fixed:
         log.warning(
             "reconcile: %d message(s) found parked while the store said otherwise; now parked: %s",

@@ -4,23 +4,32 @@ What it is for: after the cause of a failure is fixed (a partner back up, a cont
 corrected), an operator sends the parked messages again: ``tthc-gateway replay`` and
 ``POST /v1/admin/replays`` call :func:`replay_messages`.
 
-Rules (the order is what makes it safe; each step is durable before the next starts):
-1. The replay is a NEW envelope: id :func:`replay_message_id` (derived from the parked
-   message's id, so running the same replay twice yields the same id), the same body
-   bytes, type (the parked copy's original type, hence its original queue), recipient
-   and correlation id; headers ``replay_of``, ``replayed_by``, ``replayed_at``,
-   ``replay_reason``; signed afresh with the active key (a long-parked message's
-   signature may be older than the verifier's ``max_age`` or its key retired).
-2. It is accepted into the message store (``accepted``, "replay of X"), so the
-   worker can record its timeline; accepting it again is a no-op.
-3. It is published with confirm; the outbox row is cleared (``published``).
-4. The audit entry (action ``replay``: who, when, why, the replay id) is written.
-5. The original's timeline gets ``replayed`` ("replayed as R by who: why").
-6. Only then is the parked copy removed (:meth:`Transport.take_parked`).
-A crash, Ctrl-C or a broker failure between any two steps leaves the message still
-parked (nothing lost); running the replay again repeats the steps with the same
-replay id, and the worker's ledger (keyed on the message id) processes it once.
-- Dry run: selects and reports, writes nothing. A reason is required otherwise.
+Rules. What is replayed is the **stored** message, never the parked copy's bytes:
+- The store is the source: the stored body, type, recipient, correlation id and dossier code.
+  A message the store does not hold cannot be replayed (``refused``). The stored signature is
+  verified first (the gateway's own keys; its ``iat`` age and the key's retention are not
+  checked: a parked message may outlive both); a stored envelope that does not verify is
+  ``refused``. A parked copy whose body, type or recipient differs from the stored message is
+  ``tampered``: refused, audited (``replay_refused``), counted in metrics, and left parked as
+  evidence. So a forged copy published straight into the broker (e.g. parked as
+  ``unknown_kid``) is never signed by the gateway.
+- The replay keeps the **original message id** towards the receiver (the city deduplicates a
+  confirmation it already has; the portal upserts by MaHoSo); it is signed afresh with the
+  active key and carries its replay count in the signed protected header (``rpl``) and in
+  the ``replay_count`` header, plus ``replayed_by``, ``replayed_at``, ``replay_reason``.
+
+The order is what makes it safe; each step is durable before the next starts:
+1. the audit entry (action ``replay``: who, when, why, the count);
+2. the original's timeline gets ``replayed`` (status ``replayed``: it leaves the parked
+   listings and ``tthc_messages_parked``);
+3. the re-signed copy is published with confirm;
+4. only then is the parked copy removed (:meth:`Transport.take_parked`).
+A broker failure at step 3 puts ``parked`` back on the timeline at once and audits
+``replay_failed``. A crash or Ctrl-C between any two steps leaves the message still parked
+(nothing lost; if it died after step 2, the worker's reconcile job marks it ``parked`` again
+within a minute); running the replay again repeats the steps, and the worker's ledger
+(keyed on the message id) processes the message once.
+- Dry run: selects, checks and reports, writes nothing. A reason is required otherwise.
 - Rate limit: at most ``rate`` replays per second (paced, not bursty).
 - A transport or database failure stops the batch: the rest stay parked, untouched.
 """
@@ -36,9 +45,9 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.domain.errors import GatewayError, InvalidInput
+from gateway.domain.errors import GatewayError, InvalidInput, SignatureInvalid
 from gateway.domain.messages import Envelope, MessageStatus
-from gateway.envelope import EnvelopeSigner
+from gateway.envelope import EnvelopeSigner, EnvelopeVerifier
 from gateway.logging import get_logger
 from gateway.messaging.port import ParkedMessage, Transport
 from gateway.ops.messages import MessageFilter, scrub
@@ -47,16 +56,9 @@ from gateway.store.messages import EventKind, MessageStore
 
 log = get_logger(__name__)
 
-#: Namespace of replay ids (uuid5 of ``replay:<parked message id>``).
-REPLAY_NAMESPACE = uuid.UUID("8b0f5f0e-6a53-4d0c-9b1e-7d1a2f3c4b5d")
-REPLAY_HEADERS = ("replay_of", "replayed_by", "replayed_at", "replay_reason")
+REPLAY_HEADERS = ("replay_of", "replay_count", "replayed_by", "replayed_at", "replay_reason")
 MAX_REASON_HEADER = 200
-Outcome = Literal["replayed", "would_replay", "not_parked", "failed"]
-
-
-def replay_message_id(parked_message_id: str) -> str:
-    """The id a replay of ``parked_message_id`` carries (deterministic, see the rules)."""
-    return str(uuid.uuid5(REPLAY_NAMESPACE, f"replay:{parked_message_id}"))
+Outcome = Literal["replayed", "would_replay", "not_parked", "refused", "tampered", "failed"]
 
 
 @dataclass(frozen=True)
@@ -127,41 +129,91 @@ def select_parked(
         if view is None:
             log.warning("parked message unknown to the store", message_id=message_id)
             continue
-        if flt.matches(view, error=parked.last_error):
+        if flt.matches(view, error=f"{parked.reason}: {parked.last_error}"):
             chosen.append(parked)
     return Selection(tuple(chosen))
 
 
-def replay_envelope(
-    signer: EnvelopeSigner, parked: ParkedMessage, request: ReplayRequest, now: datetime
+class ReplayRefused(Exception):
+    """The parked copy cannot be replayed; ``outcome`` is ``refused`` or ``tampered``."""
+
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.detail = detail
+
+
+def stored_original(
+    store: MessageStore, verifier: EnvelopeVerifier, parked: ParkedMessage
 ) -> Envelope:
-    """The re-signed copy of a parked message (rule 1)."""
-    original = parked.envelope
-    headers = {k: v for k, v in original.headers.items() if k not in REPLAY_HEADERS}
+    """The stored envelope a parked copy stands for, verified and compared (see the rules)."""
+    message_id = parked.envelope.message_id
+    stored = store.get_envelope(message_id)
+    if stored is None:
+        raise ReplayRefused("refused", "not in the message store: only stored messages replay")
+    copy = parked.envelope
+    differs = [
+        name
+        for name, ours, theirs in (
+            ("body", stored.body, copy.body),
+            ("type", stored.type, parked.original_type or copy.type),
+            ("recipient", stored.recipient, copy.recipient),
+        )
+        if ours != theirs
+    ]
+    if differs:
+        raise ReplayRefused(
+            "tampered", f"the parked copy's {', '.join(differs)} differs from the stored message"
+        )
+    try:
+        verifier.verify(stored, check_age=False, check_retention=False)
+    except SignatureInvalid as error:
+        raise ReplayRefused(
+            "refused", f"the stored message does not verify ({error.reason})"
+        ) from error
+    return stored
+
+
+def replay_envelope(
+    signer: EnvelopeSigner, stored: Envelope, count: int, request: ReplayRequest, now: datetime
+) -> Envelope:
+    """The re-signed copy of a stored message: same id, replay ``count`` signed in."""
+    headers = {k: v for k, v in stored.headers.items() if k not in REPLAY_HEADERS}
     headers.update(
         {
-            "replay_of": original.message_id,
+            "replay_count": str(count),
             "replayed_by": request.actor,
             "replayed_at": now.isoformat(),
             "replay_reason": scrub(request.reason)[:MAX_REASON_HEADER],
         }
     )
     return signer.sign(
-        message_id=replay_message_id(original.message_id),
-        type=parked.original_type or original.type,
-        recipient=original.recipient,
-        body=original.body,
-        correlation_id=original.correlation_id,
+        message_id=stored.message_id,
+        type=stored.type,
+        recipient=stored.recipient,
+        body=stored.body,
+        correlation_id=stored.correlation_id,
         headers=headers,
+        replay=count,
     )
 
 
-def _replayed_status() -> str | None:
-    """``replayed`` once the domain's MessageStatus has it; until then the status stays."""
-    try:
-        return MessageStatus("replayed").value
-    except ValueError:
-        return None
+def _refusal(
+    audit: AuditTrail, parked: ParkedMessage, request: ReplayRequest, refused: ReplayRefused
+) -> ReplayResult:
+    message_id = parked.envelope.message_id
+    log.warning(
+        "replay refused", message_id=message_id, outcome=refused.outcome, detail=refused.detail
+    )
+    if not request.dry_run:
+        audit.record(
+            request.actor,
+            "replay_refused",
+            f"message:{message_id}",
+            request.reason,
+            {"outcome": refused.outcome, "detail": refused.detail, "park_reason": parked.reason},
+        )
+    return ReplayResult(message_id, refused.outcome, detail=refused.detail)
 
 
 def replay_one(
@@ -173,28 +225,26 @@ def replay_one(
     request: ReplayRequest,
     *,
     batch: str = "",
+    verifier: EnvelopeVerifier | None = None,
 ) -> ReplayResult:
-    """Replay one parked copy following the module rules, in their order."""
+    """Replay one parked message following the module rules, in their order."""
     original_id = parked.envelope.message_id
-    now = datetime.now(UTC)
-    envelope = replay_envelope(signer, parked, request, now)
-    if request.dry_run:
-        return ReplayResult(original_id, "would_replay", envelope.message_id, envelope.type)
+    try:
+        stored = stored_original(store, verifier or EnvelopeVerifier(signer.keystore), parked)
+    except ReplayRefused as refused:
+        return _refusal(audit, parked, request, refused)
     view = store.get(original_id)
-    store.accept(
-        envelope,
-        dossier_code=view.dossier_code if view else None,
-        partner=view.partner if view else envelope.recipient,
-    )
-    transport.publish([envelope])
-    store.mark_published([envelope.message_id])
+    count = 1 + sum(1 for e in view.timeline if e.event == EventKind.REPLAYED) if view else 1
+    envelope = replay_envelope(signer, stored, count, request, datetime.now(UTC))
+    if request.dry_run:
+        return ReplayResult(original_id, "would_replay", original_id, envelope.type)
     audit.record(
         request.actor,
         "replay",
         f"message:{original_id}",
         request.reason,
         {
-            "replay_id": envelope.message_id,
+            "replay_count": count,
             "type": envelope.type,
             "park_reason": parked.reason,
             "attempts": parked.attempts,
@@ -204,14 +254,30 @@ def replay_one(
     store.record_event(
         original_id,
         EventKind.REPLAYED,
-        status=_replayed_status(),
-        detail=f"replayed as {envelope.message_id} by {request.actor}: "
-        f"{scrub(request.reason)[:MAX_REASON_HEADER]}",
+        status=MessageStatus.REPLAYED,
+        detail=f"replay {count} by {request.actor}: {scrub(request.reason)[:MAX_REASON_HEADER]}",
     )
+    try:
+        transport.publish([envelope])
+    except (GatewayError, SQLAlchemyError) as error:  # still parked: say so at once
+        store.record_event(
+            original_id,
+            EventKind.PARKED,
+            status=MessageStatus.PARKED,
+            detail=f"{parked.reason}: replay {count} not published ({type(error).__name__})",
+        )
+        audit.record(
+            request.actor,
+            "replay_failed",
+            f"message:{original_id}",
+            request.reason,
+            {"replay_count": count, "error": type(error).__name__, "batch": batch},
+        )
+        raise
     taken = transport.take_parked(original_id)
     detail = "" if taken is not None else "parked copy was already gone (replayed concurrently?)"
-    log.info("message replayed", message_id=original_id, replay_id=envelope.message_id)
-    return ReplayResult(original_id, "replayed", envelope.message_id, envelope.type, detail)
+    log.info("message replayed", message_id=original_id, replay_count=count)
+    return ReplayResult(original_id, "replayed", original_id, envelope.type, detail)
 
 
 class _Pacer:
@@ -241,6 +307,7 @@ def replay_messages(
     *,
     on_result: Callable[[ReplayResult], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    verifier: EnvelopeVerifier | None = None,
 ) -> list[ReplayResult]:
     """Replay every selected parked copy (see the module rules); returns one result per
     message, including the asked-for ids that were not parked. Stops at the first
@@ -256,10 +323,13 @@ def replay_messages(
         report(ReplayResult(missing, "not_parked", detail="not in the parked queue"))
     pacer = _Pacer(None if request.dry_run else request.rate_per_second, sleep)
     batch = uuid.uuid4().hex[:12]
+    verifier = verifier or EnvelopeVerifier(signer.keystore)
     for parked in selection.parked:
         pacer.wait()
         try:
-            result = replay_one(store, audit, transport, signer, parked, request, batch=batch)
+            result = replay_one(
+                store, audit, transport, signer, parked, request, batch=batch, verifier=verifier
+            )
         except (GatewayError, SQLAlchemyError) as error:
             detail = f"{type(error).__name__}: {scrub(str(error))[:300]}"
             log.error("replay stopped", message_id=parked.envelope.message_id, error=detail)

@@ -132,7 +132,10 @@ class CityMock(PartnerMock):
         if not _CORRELATION_ID.match(correlation_id):
             return problem(400, "invalid_header", "X-Correlation-ID is malformed", message_id)
         try:
-            header = self.verifier.verify(signature, request.body, message_id, message_type)
+            replay_count = request.header("x-replay-count")
+            header = self.verifier.verify(
+                signature, request.body, message_id, message_type, replay_count
+            )
         except SignatureRefused as exc:
             return problem(401, exc.reason, exc.detail, message_id)
         except JwksUnavailable as exc:

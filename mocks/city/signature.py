@@ -9,7 +9,8 @@ Rules, each refusal a :class:`SignatureRefused` with the contract's ``reason``, 
 ``malformed_signature`` (shape, base64url, JSON, a claim missing or mistyped),
 ``alg_not_allowed`` (not ES256/EdDSA, or not the key's), ``unknown_kid`` (not in the
 JWKS, even after fetching it again), ``bad_signature``, then ``message_id_mismatch``,
-``type_mismatch``, ``recipient_mismatch`` (claims against the headers and ``city``).
+``type_mismatch``, ``recipient_mismatch`` (claims against the headers and ``city``),
+``replay_mismatch`` (a replay's signed ``rpl`` is not ``X-Replay-Count``, or one is missing).
 Claims are compared only after the signature verifies. The JWKS is fetched lazily from
 ``{gateway_url}/.well-known/jwks.json``, cached, and fetched again when a ``kid`` is
 unknown (at most once per ``refetch_interval`` seconds: an unknown ``kid`` inside that
@@ -72,6 +73,7 @@ _REGISTRY = _Registry(
         "mid": HeaderParameter("Message id", "str", True),
         "mty": HeaderParameter("Message type", "str", True),
         "aud": HeaderParameter("Recipient", "str", True),
+        "rpl": HeaderParameter("Replay count", "int", False),
     },
     algorithms=list(ALGORITHMS),
 )
@@ -178,7 +180,9 @@ class EventVerifier:
             self._keys = keys
             return keys.get(kid)
 
-    def verify(self, value: str, body: bytes, message_id: str, message_type: str) -> dict[str, Any]:
+    def verify(
+        self, value: str, body: bytes, message_id: str, message_type: str, replay_count: str = ""
+    ) -> dict[str, Any]:
         """Verify ``value`` over ``body`` and its binding to the headers; return the header."""
         header = parse_protected_header(value)
         alg, kid = header["alg"], header["kid"]
@@ -204,4 +208,7 @@ class EventVerifier:
             raise SignatureRefused(
                 "recipient_mismatch", f"JWS aud is {header['aud']!r}, expected 'city'"
             )
+        signed = header.get("rpl")
+        if (signed is not None or replay_count) and str(signed) != replay_count:
+            raise SignatureRefused("replay_mismatch", "JWS rpl is not X-Replay-Count")
         return header

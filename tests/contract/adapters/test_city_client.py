@@ -196,3 +196,47 @@ def test_fault_modes_are_classified(
     with pytest.raises(error, match=message) as caught:
         client.deliver(status_event(keystore))
     assert str(caught.value).startswith("city: deliver: ")
+
+
+def test_a_replay_keeps_the_message_id_and_the_city_deduplicates_it(
+    site: str, mock: CityMock, keystore: KeyStore
+) -> None:
+    """What `tthc-gateway replay` sends: the stored message, same id, its count signed."""
+    from datetime import UTC, datetime
+
+    from gateway.envelope import EnvelopeVerifier, replay_count
+    from gateway.flows.delivery import city_handlers
+    from gateway.ops.replay import ReplayRequest, replay_envelope
+
+    client, recorder = make_client(site)
+    first = status_event(keystore)
+    client.deliver(first)
+    stored = EnvelopeSigner(keystore).sign(  # the original as the store holds it
+        message_id=first.message_id,
+        type=first.type,
+        recipient="city",
+        body=first.body,
+        correlation_id=first.correlation_id,
+    )
+    request = ReplayRequest("os:oncall", "city said it lost it (INC-5)")
+    replayed = replay_envelope(EnvelopeSigner(keystore), stored, 1, request, datetime.now(UTC))
+    EnvelopeVerifier(keystore).verify(replayed)  # what the worker checks first
+    assert replayed.message_id == first.message_id and replay_count(replayed.jws) == 1
+    outcome = city_handlers(client)["city.dossier.status_changed"](replayed)
+    assert outcome == {"city": "duplicate", "httpStatus": 200}  # the city already had it
+    assert mock.deliveries(first.message_id) == 2
+    sent = [e for e in recorder.exchanges if e.direction == "out"]
+    assert {e.message_id for e in sent} == {first.message_id}
+
+
+def test_a_replay_count_not_signed_is_refused_by_the_city(
+    site: str, mock: CityMock, keystore: KeyStore
+) -> None:
+    client, _ = make_client(site)
+    event = status_event(keystore)
+    forged = CityEvent(
+        event.message_id, event.type, event.correlation_id, event.body, event.jws, replay_count=3
+    )
+    with pytest.raises(CityRefused) as refused:
+        client.deliver(forged)
+    assert refused.value.reason == "replay_mismatch"

@@ -303,7 +303,19 @@ def test_refused_signature_parks_with_its_reason_and_never_calls_the_handler(
         ("park", "type_mismatch"),
     ]
     assert handler.calls == Counter()
-    assert events(stack, "m-1")[-2:] == ["refused", "parked"]
+    assert events(stack, "m-1")[-1] == "refused"  # noted on the real message's timeline...
+    assert stack.store.get("m-1").status == "accepted"  # type: ignore[union-attr]  # ...only
+
+
+def test_an_expired_but_genuine_envelope_parks_the_stored_message(stack: LocalStack) -> None:
+    from gateway.envelope import EnvelopeVerifier
+
+    old = EnvelopeVerifier(stack.keystore, max_age=timedelta(seconds=-120))  # all too old
+    worker = worker_for(stack, Handler())
+    worker.verifier = old
+    disposition = worker.handle_batch([delivered(stack, "m-1")])[0]
+    assert (disposition.action, disposition.reason) == ("park", "iat_expired")
+    assert stack.store.get("m-1").status == "parked"  # type: ignore[union-attr]
 
 
 def test_a_type_without_handler_is_parked(stack: LocalStack) -> None:

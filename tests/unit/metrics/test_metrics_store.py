@@ -211,3 +211,14 @@ def test_worker_liveness_is_counted_alive_or_silent(stack: LocalStack) -> None:
     registry_.register(collector)
     assert registry_.get_sample_value("tthc_workers", {"state": "alive"}) == 1
     assert registry_.get_sample_value("tthc_workers", {"state": "silent"}) == 1
+
+
+def test_refused_replays_are_counted_from_the_audit_trail(stack: LocalStack) -> None:
+    from gateway.store.audit import AuditTrail
+
+    trail = AuditTrail(stack.engine)
+    trail.record("os:a", "replay_refused", "message:m-1", "runbook", {"outcome": "tampered"})
+    trail.record("os:a", "replay", "message:m-2", "runbook", {"replay_count": 1})
+    registry_ = CollectorRegistry()
+    registry_.register(StoreCollector(stack.engine))
+    assert registry_.get_sample_value("tthc_replays_refused_total") == 1

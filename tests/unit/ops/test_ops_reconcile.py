@@ -10,11 +10,16 @@ import json
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from gateway.envelope import EnvelopeVerifier
 from gateway.messaging.port import Delivery
 from gateway.ops.reconcile import reconcile, reconcile_job
 from gateway.ops.testing import Scenario
 
 runner = CliRunner()
+
+
+def verifier(scenario: Scenario) -> EnvelopeVerifier:
+    return EnvelopeVerifier(scenario.ctx.keystore)
 
 
 def park_behind_the_stores_back(scenario: Scenario, message_id: str, reason: str) -> None:
@@ -29,7 +34,7 @@ def test_a_consistent_store_and_queue_report_nothing(scenario: Scenario) -> None
     scenario.partner.failing = "contract"
     ids = scenario.submit(2)
     scenario.drain(until=lambda: len(scenario.ctx.transport.list_parked()) == 2)
-    report = reconcile(scenario.ctx.store, scenario.ctx.transport)
+    report = reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario))
     assert report.consistent
     assert (report.parked_in_queue, report.parked_in_store) == (2, 2)
     assert sorted(ids) == sorted(scenario.ctx.store.parked_ids())
@@ -39,18 +44,18 @@ def test_a_copy_parked_without_the_store_is_found_and_fixed(scenario: Scenario) 
     (message_id,) = scenario.submit(1)
     assert scenario.ctx.store.get(message_id).status == "published"  # type: ignore[union-attr]
     park_behind_the_stores_back(scenario, message_id, "delivery_limit")
-    found = reconcile(scenario.ctx.store, scenario.ctx.transport)
+    found = reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario))
     assert not found.consistent
     assert [(m.message_id, m.store_status, m.queue_reason) for m in found.mismatches] == [
         (message_id, "published", "delivery_limit")
     ]
     assert scenario.ctx.store.get(message_id).status == "published"  # type: ignore[union-attr]
-    fixed = reconcile_job(scenario.ctx.store, scenario.ctx.transport)
+    fixed = reconcile_job(scenario.ctx.store, scenario.ctx.transport, verifier(scenario))
     assert fixed.fixed == [message_id] and fixed.consistent
     view = scenario.ctx.store.get(message_id)
     assert view is not None and view.status == "parked"
     assert "delivery_limit" in (view.last_error or view.timeline[-1].detail or "")
-    assert reconcile(scenario.ctx.store, scenario.ctx.transport).mismatches == []
+    assert reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario)).mismatches == []
 
 
 def test_a_store_parked_message_missing_from_the_queue_is_reported_not_changed(
@@ -60,7 +65,7 @@ def test_a_store_parked_message_missing_from_the_queue_is_reported_not_changed(
     (message_id,) = scenario.submit(1)
     scenario.drain(until=lambda: len(scenario.ctx.transport.list_parked()) == 1)
     scenario.ctx.transport.take_parked(message_id)  # gone from the queue, still parked in store
-    report = reconcile(scenario.ctx.store, scenario.ctx.transport, fix=True)
+    report = reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario), fix=True)
     assert report.store_only == [message_id] and not report.consistent
     assert scenario.ctx.store.get(message_id).status == "parked"  # type: ignore[union-attr]
 
@@ -76,7 +81,7 @@ def test_a_parked_copy_unknown_to_the_store_is_reported(scenario: Scenario) -> N
     scenario.ctx.transport.park(
         Delivery(envelope, 1, "q", "portal.dossier.sync"), "unknown_kid", "x"
     )
-    report = reconcile(scenario.ctx.store, scenario.ctx.transport, fix=True)
+    report = reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario), fix=True)
     assert report.unknown == ["m-forged-in-broker"] and report.fixed == []
 
 
@@ -93,3 +98,18 @@ def test_the_cli_exits_1_while_they_disagree_and_0_once_fixed(
     assert json.loads(result.output)["fixed"] == [message_id]
     result = runner.invoke(app, ["messages", "reconcile"], env=cli_env)
     assert result.exit_code == 0 and "consistent" in result.output
+
+
+def test_a_forged_copy_of_a_known_message_is_foreign_and_changes_nothing(
+    scenario: Scenario,
+) -> None:
+    import dataclasses
+
+    (message_id,) = scenario.submit(1)
+    real = scenario.ctx.store.get_envelope(message_id)
+    assert real is not None
+    forged = dataclasses.replace(real, body=b'{"MaHoSo": "forged"}')
+    scenario.ctx.transport.park(Delivery(forged, 1, "q", real.type), "bad_signature", "x")
+    report = reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario), fix=True)
+    assert report.foreign == [message_id] and report.fixed == []
+    assert scenario.ctx.store.get(message_id).status == "published"  # type: ignore[union-attr]

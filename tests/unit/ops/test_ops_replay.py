@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from gateway.domain.messages import Envelope
+from gateway.envelope import EnvelopeSigner
+from gateway.keys import KeyStore
 from gateway.messaging.port import ParkedMessage, PublishFailed, Transport
 from gateway.ops.messages import MessageFilter, show_message
 from gateway.ops.replay import (
     ReplayRequest,
-    replay_message_id,
     replay_messages,
     select_parked,
 )
@@ -70,23 +73,33 @@ def test_failing_partner_parks_then_replay_by_filter_delivers_each_exactly_once(
     events = [e.event for e in detail.view.timeline]
     assert events[:2] == ["accepted", "published"]
     assert events.count("attempt_failed") == 2 and "retrying" in events
-    assert events[-2:] == ["parked", "replayed"]
+    assert events[-4:] == ["parked", "replayed", "attempt_started", "delivered"]
+    assert detail.view.status == "delivered"  # the same message id, delivered on replay
     assert any("upstream_unavailable" in (e.detail or "") for e in detail.errors)
     replayed = next(e for e in detail.view.timeline if e.event == "replayed")
-    replay_id = replay_message_id(ids[0])
-    assert replayed.detail and replay_id in replayed.detail and OPERATOR in replayed.detail
-    copy = show_message(scenario.ctx.store, scenario.ctx.audit, replay_id, actor=OPERATOR)
-    assert copy.view.replay_of == ids[0]
-    assert copy.view.status == "delivered"
-    assert [e.event for e in copy.view.timeline] == [
-        "accepted", "published", "attempt_started", "delivered",
-    ]  # fmt: skip
-    assert copy.headers["replayed_by"] == OPERATOR
-    # one audit entry per replayed message: who, why, which copy
+    assert replayed.detail and "replay 1" in replayed.detail and OPERATOR in replayed.detail
+    assert replayed.status == "replayed"
+    # one audit entry per replayed message: who, why, which count
     entries = scenario.ctx.audit.list(action="replay")
     assert {e.target for e in entries} == {f"message:{i}" for i in ids}
     assert all(e.actor == OPERATOR and "INC-42" in e.reason for e in entries)
-    assert entries[0].detail["replay_id"] == replay_message_id(entries[0].target[8:])
+    assert {e.detail["replay_count"] for e in entries} == {1}
+
+
+def test_a_replayed_message_leaves_the_parked_listing_and_a_second_replay_counts_two(
+    scenario: Scenario,
+) -> None:
+    (message_id,) = park_all(scenario, 1)
+    scenario.partner.failing = "down"
+    assert replay(scenario, ids=[message_id]) == ["replayed"]
+    assert scenario.ctx.store.get(message_id).status == "replayed"  # type: ignore[union-attr]
+    assert message_id not in scenario.ctx.store.parked_ids()  # tthc_messages_parked goes down
+    scenario.drain(until=lambda: parked_ids(scenario) == {message_id})
+    scenario.partner.failing = None
+    assert replay(scenario, ids=[message_id]) == ["replayed"]
+    scenario.drain(until=lambda: len(scenario.partner.received) == 1)
+    counts = [e.detail["replay_count"] for e in scenario.ctx.audit.list(action="replay")]
+    assert sorted(counts) == [1, 2]
 
 
 def test_filter_selects_only_matching_parked_messages(scenario: Scenario) -> None:
@@ -104,7 +117,7 @@ def test_dry_run_writes_nothing(scenario: Scenario) -> None:
     assert replay(scenario, ids=ids, dry_run=True) == ["would_replay"] * 2
     assert parked_ids(scenario) == set(ids)
     assert scenario.ctx.audit.list() == []
-    assert scenario.ctx.store.get(replay_message_id(ids[0])) is None
+    assert {scenario.ctx.store.get(i).status for i in ids} == {"parked"}  # type: ignore[union-attr]
 
 
 def test_ids_not_parked_are_reported(scenario: Scenario) -> None:
@@ -162,7 +175,10 @@ def test_broker_down_stops_the_batch_and_leaves_the_rest_parked(scenario: Scenar
     outcomes = replay(scenario, ids=ids, transport=Down(scenario.ctx.transport, ""))  # type: ignore[arg-type]
     assert outcomes == ["failed"]
     assert parked_ids(scenario) == set(ids)
-    assert scenario.ctx.audit.list(action="replay") == []
+    assert [e.target for e in scenario.ctx.audit.list(action="replay_failed")] == [
+        f"message:{ids[0]}"
+    ]  # the attempt is audited (intent first), and so is its failure
+    assert {scenario.ctx.store.get(i).status for i in ids} == {"parked"}  # type: ignore[union-attr]
 
 
 def test_rate_limit_paces_replays(scenario: Scenario) -> None:
@@ -182,3 +198,61 @@ def test_reason_is_required() -> None:
     with pytest.raises(InvalidInput, match="reason"):
         ReplayRequest(OPERATOR, "  ")
     assert ReplayRequest(OPERATOR, "", dry_run=True).dry_run
+
+
+def test_a_forged_copy_parked_as_unknown_kid_is_refused_as_tampered_not_signed(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """The attack: publish a forged copy reusing a real message id under a key the gateway
+    does not know; it is parked as unknown_kid; the runbook's `replay --filter
+    error=unknown_kid` must refuse it as tampered and sign nothing."""
+    (message_id,) = scenario.submit(1)
+    scenario.drain(until=lambda: len(scenario.partner.received) == 1)
+    real = scenario.ctx.store.get_envelope(message_id)
+    assert real is not None
+    attacker = EnvelopeSigner(KeyStore.ensure(tmp_path / "attacker", "ES256", timedelta(days=1)))
+    forged = attacker.sign(
+        message_id=message_id,
+        type=real.type,
+        recipient=real.recipient,
+        body=real.body.replace(b'"TrangThaiHoSo": 1', b'"TrangThaiHoSo": 10'),
+        correlation_id=real.correlation_id,
+    )
+    assert forged.body != real.body
+    scenario.ctx.transport.publish([forged])
+    scenario.drain(until=lambda: parked_ids(scenario) == {message_id})
+    assert [p.reason for p in scenario.ctx.transport.list_parked()] == ["unknown_kid"]
+    view = scenario.ctx.store.get(message_id)
+    assert view is not None and view.status == "delivered"  # the forgery changed nothing
+    assert view.timeline[-1].event == "refused"  # ...but is noted on the timeline
+
+    published: list[Envelope] = []
+
+    class Watching(CrashAt):
+        def publish(self, envelopes: Sequence[Envelope]) -> None:
+            published.extend(envelopes)
+            self.inner.publish(envelopes)
+
+    watching = Watching(scenario.ctx.transport, "")
+    outcomes = replay(
+        scenario,
+        flt=MessageFilter.from_pairs(["error=unknown_kid"]),
+        transport=watching,  # type: ignore[arg-type]
+    )
+    assert outcomes == ["tampered"] and published == []  # nothing was signed or sent
+    refused = scenario.ctx.audit.list(action="replay_refused")
+    assert len(refused) == 1 and refused[0].detail["outcome"] == "tampered"
+    assert parked_ids(scenario) == {message_id}  # kept as evidence
+    assert sum(scenario.partner.received.values()) == 1
+
+
+def test_a_message_not_in_the_store_cannot_be_replayed(scenario: Scenario) -> None:
+    from gateway.messaging.port import Delivery
+
+    ghost = scenario.ctx.signer.sign(
+        message_id="m-ghost", type="portal.dossier.sync", recipient="portal",
+        body=b'{"MaHoSo": "x"}', correlation_id="c",
+    )  # fmt: skip
+    scenario.ctx.transport.park(Delivery(ghost, 1, "q", ghost.type), "unknown_kid", "x")
+    assert replay(scenario, ids=["m-ghost"]) == ["refused"]
+    assert parked_ids(scenario) == {"m-ghost"}
