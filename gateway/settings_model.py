@@ -69,9 +69,19 @@ class BrokerSettings(Section):
     max_attempts: int = Field(5, ge=1, le=100)
     retry_budget_seconds: float = Field(86_400, gt=0)  # a partner down this long: then parked
 
+    @field_validator("url")
+    @classmethod
+    def _amqp_urls(cls, value: SecretStr) -> SecretStr:
+        """Empty (embedded), or one or more comma-separated amqp(s):// URLs (cluster nodes)."""
+        for url in filter(None, (part.strip() for part in value.get_secret_value().split(","))):
+            if not url.startswith(("amqp://", "amqps://")):
+                host = url.rsplit("@", 1)[-1][:60]  # never the credentials
+                raise ValueError(f"each URL must be amqp:// or amqps://, not {host!r}")
+        return value
+
     @property
     def embedded(self) -> bool:
-        return not self.url.get_secret_value()
+        return not self.url.get_secret_value().strip()
 
 
 class KeySettings(Section):

@@ -18,6 +18,9 @@ Rules:
   a return or a lost connection raises :class:`PublishFailed` (or :class:`Unroutable`).
 - One connection per thread (pika is not thread-safe); a dead connection is replaced on the
   next call, with backoff, and the topology is declared again.
+- ``url`` may name several nodes of a cluster, comma-separated: a connection tries them in
+  order, so losing a node moves every connection to a surviving one (quorum queues keep
+  their messages while a majority of nodes is up).
 - Consumers use a bounded prefetch; a delivery is acked only after the handler returned and
   any retry/park copy is confirmed; on stop, prefetched but unhandled messages are returned.
 """
@@ -58,7 +61,18 @@ from gateway.messaging.rabbitmq_wire import (
     tier_label,
 )
 
-__all__ = ["RabbitSettings", "RabbitTransport", "tier_label"]
+__all__ = ["RabbitSettings", "RabbitTransport", "broker_urls", "tier_label"]
+
+
+def broker_urls(value: str) -> list[str]:
+    """The node URLs in ``value`` (comma-separated); ValueError naming a bad one."""
+    urls = [part.strip() for part in value.split(",") if part.strip()]
+    if not urls:
+        raise ValueError("broker url: no amqp:// or amqps:// URL given")
+    for url in urls:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise ValueError(f"broker url: {url.split('@')[-1][:60]!r} is not amqp:// or amqps://")
+    return urls
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -79,9 +93,12 @@ class RabbitTransport:
         self.settings = settings
         self.retry_policy = settings.retry
         self._local = _Local()
-        self._params = pika.URLParameters(settings.url)
-        self._params.heartbeat = settings.heartbeat
-        self._params.blocked_connection_timeout = settings.blocked_connection_timeout
+        self._params = []
+        for url in broker_urls(settings.url):
+            params = pika.URLParameters(url)
+            params.heartbeat = settings.heartbeat
+            params.blocked_connection_timeout = settings.blocked_connection_timeout
+            self._params.append(params)
 
     # -- connections ------------------------------------------------------------------------
 

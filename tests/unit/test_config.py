@@ -121,3 +121,22 @@ def test_unknown_environment_and_broken_yaml(config_dir: Path) -> None:
     (config_dir / "demo.yaml").write_text("http: [unclosed\n")
     with pytest.raises(ConfigError, match=r"demo\.yaml line \d+: not valid YAML"):
         load_settings(config_dir, environ={})
+
+
+def test_the_broker_url_may_name_every_node_of_a_cluster() -> None:
+    from pydantic import ValidationError
+
+    from gateway.messaging.rabbitmq import broker_urls
+    from gateway.settings_model import BrokerSettings
+
+    nodes = "amqp://u:p@rabbit-1:5672/%2F, amqp://u:p@rabbit-2:5672/%2F,amqps://u:p@rabbit-3/%2F"
+    assert not BrokerSettings(url=nodes).embedded  # type: ignore[arg-type]
+    assert broker_urls(nodes) == [
+        "amqp://u:p@rabbit-1:5672/%2F",
+        "amqp://u:p@rabbit-2:5672/%2F",
+        "amqps://u:p@rabbit-3/%2F",
+    ]
+    with pytest.raises(ValidationError) as refused:
+        BrokerSettings(url="amqp://u:p@a/%2F,http://u:secret@b/")  # type: ignore[arg-type]
+    message = refused.value.errors()[0]["msg"]  # what the config loader prints per key
+    assert "amqp://" in message and "'b/'" in message and "secret" not in message

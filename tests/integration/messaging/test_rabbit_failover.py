@@ -1,0 +1,60 @@
+"""A broker URL naming several cluster nodes: a connection moves to a node that answers."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.domain.messages import Envelope
+from gateway.messaging.port import Disposition, RetryPolicy
+from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport
+
+pytestmark = pytest.mark.integration
+
+SYNC = "portal.dossier.sync"
+
+
+def test_a_dead_first_node_is_skipped_for_the_next_one(amqp_url: str) -> None:
+    dead = "amqp://guest:guest@127.0.0.1:1/%2F"  # nothing listens there
+    transport = RabbitTransport(
+        RabbitSettings(
+            url=f"{dead},{amqp_url}",
+            prefix=f"failover{secrets.token_hex(4)}",
+            types=(SYNC,),
+            retry=RetryPolicy((0.2,), 2),
+        )
+    )
+    try:
+        transport.declare()
+        envelope = Envelope(
+            message_id="f-1",
+            type=SYNC,
+            recipient="portal",
+            correlation_id="c",
+            timestamp=datetime.now(UTC),
+            body=b"{}",
+            jws="h..s",
+        )
+        transport.publish([envelope])
+        got: list[str] = []
+        stop = threading.Event()
+
+        def handler(deliveries: object) -> list[Disposition]:
+            batch = list(deliveries)  # type: ignore[call-overload]
+            got.extend(d.envelope.message_id for d in batch)
+            stop.set()
+            return [Disposition.ack() for _ in batch]
+
+        thread = threading.Thread(
+            target=transport.consume_batches, args=([SYNC], handler), kwargs={"stop": stop}
+        )
+        thread.start()
+        thread.join(30)
+        stop.set()
+        assert got == ["f-1"]
+    finally:
+        transport.delete_topology()
+        transport.close()
