@@ -1,22 +1,33 @@
 # tthc-gateway: multi-stage build, slim base, non-root, healthcheck on /healthz.
 # Build: docker build -t tthc-gateway .    Run: docker run -p 8080:8080 tthc-gateway
+# Dependencies come only from requirements.lock (every file's sha256 pinned; refresh with
+# `make lock`); the project's own wheel is built with the locked build backend and
+# installed with --no-deps, so nothing unpinned enters the image.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# the locked runtime set, in its own layer: rebuilt only when the lock changes
+COPY requirements.lock requirements-build.lock ./
+RUN python -m venv /opt/tthc-gateway \
+    && /opt/tthc-gateway/bin/python -m pip install --require-hashes -r requirements.lock \
+    && python -m pip install --require-hashes -r requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY adapters ./adapters
 COPY mocks ./mocks
 COPY contracts ./contracts
-RUN python -m pip wheel --wheel-dir /wheels .
+RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && /opt/tthc-gateway/bin/python -m pip install --no-deps /wheels/tthc_gateway-*.whl \
+    && /opt/tthc-gateway/bin/python -m pip check
 
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    PATH=/opt/tthc-gateway/bin:$PATH \
     TTHC_CONFIG_DIR=/app/config TTHC_ENV=production \
     TTHC_VAR_DIR=/var/lib/tthc-gateway TTHC_KEYS__DIRECTORY=/var/lib/tthc-gateway/keys
 RUN groupadd --system tthc && useradd --system --gid tthc --home-dir /app --shell /usr/sbin/nologin tthc
-COPY --from=build /wheels /wheels
-RUN python -m pip install --no-cache-dir --no-index --find-links=/wheels tthc-gateway && rm -rf /wheels
+# the same base image in both stages, so the virtual environment's interpreter path holds
+COPY --from=build /opt/tthc-gateway /opt/tthc-gateway
 WORKDIR /app
 # config/default.yaml and the examples; mount the deployment's config/production.yaml
 # (TTHC_ENV=production refuses to start without it) and pass secrets as TTHC_* variables.
