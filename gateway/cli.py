@@ -140,14 +140,14 @@ def _banner(settings: Settings, mode: str) -> str:
 def serve_command() -> None:
     """Run the HTTP API only (any number of these behind a load balancer)."""
     from gateway.bootstrap import build
-    from gateway.process import api_server
+    from gateway.process import api_server, close_gateway
 
     settings = load()
     gateway = build(settings)
     try:
         api_server(gateway).run()
     finally:
-        gateway.close()
+        close_gateway(gateway)
 
 
 @app.command("worker")
@@ -157,7 +157,7 @@ def worker_command() -> None:
 
     from gateway.bootstrap import build
     from gateway.messaging.worker import stop_on_signals
-    from gateway.process import start_worker_threads
+    from gateway.process import close_gateway, start_worker_threads
 
     settings = load()
     gateway = build(settings)
@@ -182,7 +182,7 @@ def worker_command() -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
-        gateway.close()
+        close_gateway(gateway)
 
 
 @app.command("run")

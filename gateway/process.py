@@ -10,16 +10,22 @@ Rules:
   server shuts down gracefully, the evidence chain is checkpointed on close.
 - Periodic jobs (payment reconciliation, forgetting old portal nonces and expired
   idempotency records, evidence checkpoints) run in the worker; a failing job is
-  logged and tried again at its next interval, never crashing the process.
+  logged (once per streak of failures) and tried again at its next interval, never
+  crashing the process.
+- The database going away stops no thread: the relay and the jobs retry with backoff, the
+  consumer pauses until the store answers again (:mod:`gateway.messaging.store_gate`);
+  each logs the outage when it starts and when it ends.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -29,13 +35,20 @@ from gateway.flows.acceptor import acceptance_evidence
 from gateway.flows.delivery import city_handlers, portal_handlers
 from gateway.flows.portal_push import PortalPushVerifier
 from gateway.logging import get_logger
+from gateway.messaging.embedded import EmbeddedTransport
+from gateway.messaging.liveness import Liveness
 from gateway.messaging.port import ALL_TYPES
 from gateway.messaging.relay import OutboxRelay
+from gateway.messaging.store_gate import consume_through_outages
 from gateway.messaging.worker import Worker
+from gateway.ops.reconcile import reconcile_job
 from gateway.store.idempotency import IdempotencyStore
 from gateway.store.ledger import Ledger
+from gateway.store.outage import OutageLog, describe, is_store_unavailable, ping
+from gateway.store.workers import WorkerRegistry, new_worker_id
 
 log = get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)  # for OutageLog's %-style lines
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,12 @@ def periodic_jobs(gateway: Gateway) -> list[Job]:
     jobs = [
         Job("evidence-checkpoint", 5.0, gateway.evidence.maybe_checkpoint),
         Job("idempotency-purge", 3600.0, IdempotencyStore(gateway.engine).purge_expired),
+        Job("worker-registry-purge", 3600.0, WorkerRegistry(gateway.engine).purge),
+        Job(
+            "parked-reconcile",
+            60.0,
+            partial(reconcile_job, gateway.store, gateway.transport, gateway.verifier),
+        ),
     ]
     secret = settings.callbacks.portal_secret.get_secret_value()
     if secret:
@@ -69,6 +88,7 @@ def periodic_jobs(gateway: Gateway) -> list[Job]:
 
 def _run_jobs(jobs: list[Job], stop: threading.Event) -> None:
     due = {job.name: time.monotonic() + min(job.every_seconds, 5.0) for job in jobs}
+    outages = {job.name: OutageLog(f"periodic job {job.name}", _stdlib_log) for job in jobs}
     while not stop.wait(0.5):
         now = time.monotonic()
         for job in jobs:
@@ -78,12 +98,9 @@ def _run_jobs(jobs: list[Job], stop: threading.Event) -> None:
             try:
                 job.run()
             except Exception as error:  # noqa: BLE001 - a job failure must not stop the worker
-                log.warning(
-                    "periodic job failed",
-                    job=job.name,
-                    error=type(error).__name__,
-                    detail=str(error)[:300],
-                )
+                outages[job.name].failed(error)  # logged once per streak (a store outage)
+                continue
+            outages[job.name].recovered()
 
 
 def message_handlers(gateway: Gateway) -> dict[str, Callable[..., object]]:
@@ -109,22 +126,51 @@ def start_worker_threads(gateway: Gateway, stop: threading.Event) -> list[thread
             gateway.evidence.append_many, "encrypted" if gateway.evidence_key else "digest"
         ),
     )
+    work = settings.worker
+    lease = timedelta(seconds=work.lease_seconds)
+    dead_after = timedelta(seconds=work.dead_after_seconds)
+    worker_id = new_worker_id()
     worker = Worker(
         gateway.transport,
         gateway.verifier,
-        Ledger(gateway.engine),
+        Ledger(gateway.engine, worker_id=worker_id, dead_after=dead_after),
         gateway.store,
         gateway.evidence,
         message_handlers(gateway),
         settings.worker.consumer_name,
         body_policy="encrypted" if gateway.evidence_key else "digest",
-        lease=timedelta(minutes=5),
+        lease=lease,
         max_batch=settings.worker.max_batch,
         completion=settings.worker.completion,
     )
+    liveness = Liveness(
+        WorkerRegistry(gateway.engine, dead_after=dead_after),
+        interval=work.heartbeat_seconds,
+        lease=lease,
+        worker_id=worker_id,
+        renewers=[worker.renew_leases],
+    )
+    transport = gateway.transport
+    if isinstance(transport, EmbeddedTransport):  # its rows name the worker too
+        transport.consumer_id = worker_id
+        transport.dead_after = dead_after
+        transport.lease = lease
+        liveness.renewers.append(transport.renew)
+    liveness.register()
     threads = [
+        threading.Thread(target=liveness.run, args=(stop,), name="heartbeat", daemon=True),
         threading.Thread(target=relay.run, args=(stop,), name="outbox-relay", daemon=True),
-        threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True),
+        threading.Thread(
+            target=consume_through_outages,
+            args=(worker.transport, list(worker.handlers), worker.handle_batch),
+            kwargs={
+                "probe": partial(ping, gateway.engine),
+                "stop": stop,
+                "max_batch": worker.max_batch,
+            },
+            name="worker",
+            daemon=True,
+        ),
         threading.Thread(
             target=_run_jobs, args=(periodic_jobs(gateway), stop), name="jobs", daemon=True
         ),
@@ -132,9 +178,31 @@ def start_worker_threads(gateway: Gateway, stop: threading.Event) -> list[thread
     for thread in threads:
         thread.start()
     log.info(
-        "worker started", types=sorted(worker.handlers), consumer=settings.worker.consumer_name
+        "worker started",
+        types=sorted(worker.handlers),
+        consumer=settings.worker.consumer_name,
+        worker_id=worker_id,
     )
     return threads
+
+
+def close_gateway(gateway: Gateway) -> None:
+    """``gateway.close()``, also when the store is away: the final evidence checkpoint is
+    then left undone (logged) and the rest is closed."""
+    try:
+        gateway.close()
+    except Exception as error:
+        if not is_store_unavailable(error):
+            raise
+        _stdlib_log.warning(
+            "closing: the store is unavailable (%s); the final evidence checkpoint is not "
+            "written (records since the last one are protected by the chain only, as after "
+            "a crash)",
+            describe(error),
+        )
+        if "transport" in gateway.__dict__:
+            gateway.transport.close()
+        gateway.engine.dispose()
 
 
 def uvicorn_server(app: Any, host: str, port: int) -> uvicorn.Server:

@@ -8,6 +8,11 @@ Rules:
 - A 5xx that is not a partner's failure or a "not configured" never shows its detail:
   the problem says to quote the correlation id, the log has the exception.
 - Missing and wrong credentials get the same detail.
+- The store unavailable (:func:`gateway.store.outage.is_store_unavailable`: the database
+  down or unreachable, a lost connection, a pool timeout, a write future failing for that
+  reason) is ``503 store_unavailable`` with ``Retry-After``, never a 500; its detail is
+  fixed (no exception text, host or user names); the log gets one warning line per
+  request, without a traceback.
 """
 
 from __future__ import annotations
@@ -25,10 +30,16 @@ from gateway.api.security import UNAUTHENTICATED_DETAIL
 from gateway.api.validation import RequestInvalid
 from gateway.domain.errors import GatewayError, UpstreamError
 from gateway.logging import get_logger, scrub_text
+from gateway.store.outage import describe, is_store_unavailable
 
 log = get_logger(__name__)
 
 INTERNAL_DETAIL = "An unexpected error occurred; quote the correlation id to the operators."
+STORE_UNAVAILABLE_DETAIL = (
+    "The gateway's store is temporarily unavailable; retry after the seconds in Retry-After "
+    "(with the same Idempotency-Key)."
+)
+RETRY_AFTER_SECONDS = 3
 CODES_BY_STATUS = {
     400: "invalid_input",
     401: "unauthenticated",
@@ -123,11 +134,25 @@ def http_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse
     )
 
 
+def store_unavailable(request: ConnexionRequest, error: BaseException) -> ConnexionResponse:
+    """``503 store_unavailable`` with ``Retry-After`` (see the module rules)."""
+    log.warning("store_unavailable", error=scrub_text(describe(error)))
+    return problem_response(
+        request,
+        503,
+        code="store_unavailable",
+        detail=STORE_UNAVAILABLE_DETAIL,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def unexpected_error(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
     if isinstance(error, GatewayError):
         return gateway_error(request, error)
     if isinstance(error, HTTPException):
         return http_error(request, error)
+    if is_store_unavailable(error):
+        return store_unavailable(request, error)
     log.error("unexpected_error", error_type=type(error).__name__, exc_info=error)
     return problem_response(request, 500, code="internal_error", detail=INTERNAL_DETAIL)
 

@@ -7,7 +7,10 @@ Rules:
   the lease runs out; consumers deduplicate on the message id (at-least-once, never lost).
 - A message committed but never published (the process died right after the commit) is still in
   the outbox: the relay of the next start publishes it.
-- A failed publish is logged and retried with backoff; the relay never drops a row.
+- A failed batch (the broker, the store or its driver failing: any exception) is retried with
+  backoff; the relay never drops a row and its thread never dies. A streak of failures (a
+  database or broker outage) is logged once when it starts and once when it ends
+  (:class:`~gateway.store.outage.OutageLog`), not once per attempt.
 - ``on_published`` (optional) runs after the broker confirmed a batch and before the batch
   is marked published: the composition root writes the evidence of the accepted messages
   there, in one batch, durably (a crash before it re-publishes the batch and writes it then).
@@ -21,11 +24,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from gateway.domain.errors import GatewayError
 from gateway.domain.messages import Envelope
 from gateway.messaging.port import Transport
+from gateway.store.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class OutboxRelay:
         self.on_published = on_published
         self._wake = threading.Event()
         self.published = 0
+        self.outage = OutageLog("outbox relay", log, backoff=self.backoff)
 
     def notify(self) -> None:
         """Wake the relay now (the API calls this after accepting a message)."""
@@ -91,23 +93,14 @@ class OutboxRelay:
         return total
 
     def run(self, stop: threading.Event) -> None:
-        """Relay until ``stop`` is set; failures back off and retry."""
-        failures = 0
+        """Relay until ``stop`` is set; failures back off and retry (the thread never dies)."""
         while not stop.is_set():
             try:
                 count = self.publish_once()
-                failures = 0
-            except (GatewayError, SQLAlchemyError) as error:
-                delay = self.backoff[min(failures, len(self.backoff) - 1)]
-                failures += 1
-                log.warning(
-                    "outbox relay: batch not published (%s: %s); retrying in %.1fs",
-                    type(error).__name__,
-                    getattr(error, "detail", None) or str(error)[:200],
-                    delay,
-                )
-                stop.wait(delay)
+            except Exception as error:  # noqa: BLE001 - store, broker or driver: back off, retry
+                stop.wait(self.outage.failed(error))
                 continue
+            self.outage.recovered()
             if count < self.batch_size:
                 self._wake.wait(self.idle_wait)
                 self._wake.clear()

@@ -12,7 +12,9 @@ Per delivery, in this order:
    Copies of one message id in one batch: the first copy that passed verification decides for
    the others (a forged copy never makes the real one be acked unhandled).
 3. Claim ``(consumer, message_id)`` in the ledger, naming this worker process: ``done`` → ack
-   without calling the handler (a duplicate); ``busy`` (another live worker holds it) →
+   without calling the handler (a duplicate; if the store does not say ``delivered`` yet, a
+   worker died between the ledger completion and the timeline: ``delivered`` and the
+   evidence record are written now); ``busy`` (another live worker holds it) →
    **defer**: delayed redelivery that spends no attempt and never parks. A claim held by a dead
    worker is taken over at once (:mod:`gateway.store.workers`). While the handlers run, the
    heartbeat renews the batch's leases (:meth:`Worker.renew_leases`).
@@ -223,6 +225,7 @@ class Worker:
         held = self._hold(claims)
         try:
             self._run_claimed(deliveries, to_claim, claims, results)
+            self._finish_done(deliveries, to_claim, claims, results)
         except BaseException:
             self._release_all(claims)  # claims left behind would block redelivery till lease end
             raise
@@ -356,7 +359,17 @@ class Worker:
             if result.disposition.action != "defer" or result.disposition.spent:
                 result.events.insert(0, started)  # a call was made
             return result, None
-        delivered = EventRecord(mid, "delivered", status="delivered", attempt=delivery.attempt)
+        result = self._delivered(delivery)
+        result.events.insert(0, started)
+        return result, outcome
+
+    def _delivered(self, delivery: Delivery, detail: str | None = None) -> _Result:
+        """Ack with the ``delivered`` event and the evidence record of the delivered message."""
+        envelope = delivery.envelope
+        mid = envelope.message_id
+        delivered = EventRecord(
+            mid, "delivered", status="delivered", attempt=delivery.attempt, detail=detail
+        )
         entry = EvidenceEntry(
             direction="out",
             partner=envelope.recipient,
@@ -368,7 +381,33 @@ class Worker:
             signature=envelope.jws,
             body_policy=self.body_policy,
         )
-        return _Result(Disposition.ack(), [started, delivered], entry), outcome
+        return _Result(Disposition.ack(), [delivered], entry)
+
+    def _finish_done(
+        self, deliveries: Sequence[Delivery], to_claim: list[int], claims: Mapping[str, Claim],
+        results: list[_Result | None],
+    ) -> None:  # fmt: skip
+        """A redelivery the ledger says is done, whose store status is not ``delivered``: a
+        worker died (or the store went away) between the ledger completion and the batch's
+        timeline and evidence writes. Write them now, so the store tells the truth."""
+        statuses = getattr(self.store, "statuses", None)
+        done = [
+            i for i in to_claim
+            if (c := claims.get(deliveries[i].envelope.message_id)) is not None
+            and c.state == "done"
+        ]  # fmt: skip
+        if not done or statuses is None:
+            return
+        try:
+            known: Mapping[str, str] = statuses([deliveries[i].envelope.message_id for i in done])
+        except SQLAlchemyError:
+            return  # acked as a duplicate anyway; the next redelivery, if any, tries again
+        for index in done:
+            status = known.get(deliveries[index].envelope.message_id)
+            if status is not None and status not in ("delivered", "failed"):
+                results[index] = self._delivered(
+                    deliveries[index], "recorded on a redelivery: handled before, not recorded"
+                )
 
     def _flusher(self) -> CompletionFlusher:
         if self._group is None:

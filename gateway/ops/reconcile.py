@@ -17,9 +17,10 @@ Rules:
   known when the whole parked queue was read (fewer than ``limit`` copies).
 - A parked copy whose message id the store does not know is reported (``unknown``): nothing
   the gateway accepted, e.g. published straight into the broker.
-- Only a copy that is provably the stored message (its body equals the stored body and its
-  signature verifies with the gateway's keys, age and retention aside) can mark a message
-  parked; any other copy with a known id is reported as ``foreign`` (a forgery or a tampered
+- Only a copy that is provably the stored message (its body equals the stored body, and its
+  signature is the stored one or verifies with the gateway's keys, age and retention aside)
+  can mark a message parked (so a stored message that itself fails verification shows
+  parked); any other copy with a known id is reported as ``foreign`` (a forgery or a tampered
   copy) and changes nothing.
 - Reading the parked queue moves nothing (``Transport.list_parked``); at most ``limit``
   parked copies and ``limit`` parked store rows are compared per run.
@@ -90,6 +91,8 @@ def _is_ours(store: MessageStore, verifier: Verifier, copy: ParkedMessage) -> bo
     stored = store.get_envelope(copy.envelope.message_id)
     if stored is None or stored.body != copy.envelope.body:
         return False
+    if stored.jws == copy.envelope.jws:  # the store's own copy, whether it verifies or not
+        return True
     try:
         verifier.verify(copy.envelope, check_age=False, check_retention=False)
     except SignatureInvalid:
@@ -141,9 +144,7 @@ def reconcile(
     return report
 
 
-def reconcile_job(
-    store: MessageStore, transport: Transport, verifier: Verifier
-) -> ReconcileReport:
+def reconcile_job(store: MessageStore, transport: Transport, verifier: Verifier) -> ReconcileReport:
     """The worker's periodic run: fix what the queue proves, log what disagrees."""
     report = reconcile(store, transport, verifier, fix=True)
     if report.fixed:

@@ -12,6 +12,10 @@ Rules:
 - PostgreSQL is reached as ``postgresql+psycopg://``; transactions are READ COMMITTED;
   the store's concurrency rules (ledger claims, outbox leases) rely on single-row
   conditional UPDATEs and ``ON CONFLICT DO NOTHING``, which are atomic there.
+- The database going away is an error of the call that met it, never of the engine: pooled
+  connections are pinged before use (a dead one is replaced), connects and checkouts are
+  bounded in time, and lost connections are invalidated; once the server is back the next
+  call works. :mod:`gateway.store.outage` says which errors mean "unavailable".
 - Every timestamp is a timezone-aware UTC ``datetime`` in Python (:class:`UTCDateTime`).
 - The schema is owned by Alembic (``gateway/migrations``); :func:`upgrade` runs it
   programmatically, works from an installed wheel, and is safe to call from several
@@ -27,11 +31,12 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
 from sqlalchemy.types import TypeDecorator
@@ -41,6 +46,8 @@ from gateway.domain.errors import ConfigError
 READ_ONLY = "tthc_read_only"  # execution option: plain BEGIN on SQLite (no write lock)
 _MIGRATION_LOCK = 0x7474_6863  # "tthc": the advisory lock id for migrations
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+CONNECT_TIMEOUT = 5  # seconds: PostgreSQL connect attempts (libpq ``connect_timeout``)
+POOL_TIMEOUT = 10.0  # seconds: waiting for a pooled connection (then ``TimeoutError``)
 
 
 def utcnow() -> datetime:
@@ -109,8 +116,20 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
 
         return engine
     if backend == "postgresql":
+        # a server that went away: pre-ping replaces pooled connections it closed, a
+        # connect gives up after CONNECT_TIMEOUT (unless the URL says otherwise), and a
+        # checkout waits at most POOL_TIMEOUT; all raise, the pool heals on its own
+        connect_args = (
+            {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+        )
         return create_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=POOL_TIMEOUT,
+            connect_args=connect_args,
         )
     raise ConfigError(f"database.url: unsupported database {backend!r} (sqlite or postgresql)")
 
@@ -162,22 +181,66 @@ def driver_write_tx(engine: Engine) -> Iterator[DriverTx]:
     Same rules (SQLite: the in-process writer lock, ``BEGIN IMMEDIATE``; commit on
     success, roll back on error), without SQLAlchemy's connection and transaction objects
     and events: a partner call appends two evidence records, each its own transaction.
+
+    Driver errors of the checkout, ``BEGIN``, commit and rollback are raised as
+    SQLAlchemy's (``OperationalError``, ... with ``connection_invalidated`` set on a
+    disconnect), like :class:`~gateway.store.prepared.Prepared` raises its statements'. A
+    connection that lost its server is invalidated, not returned to the pool.
     """
+    dialect = engine.dialect
     lock = _write_lock(engine)
     with lock if lock is not None else nullcontext():
-        pooled = engine.raw_connection()
+        try:
+            pooled = engine.raw_connection()
+        except dialect.loaded_dbapi.Error as error:
+            raise driver_error(dialect, None, error) from error
         try:
             driver: Any = pooled.driver_connection
-            if engine.dialect.name == "sqlite":
-                driver.execute("BEGIN IMMEDIATE")
             try:
-                yield DriverTx(engine.dialect, driver)
-            except BaseException:
-                driver.rollback()
+                if dialect.name == "sqlite":
+                    driver.execute("BEGIN IMMEDIATE")
+            except dialect.loaded_dbapi.Error as error:
+                raise driver_error(dialect, driver, error, "BEGIN IMMEDIATE") from error
+            try:
+                yield DriverTx(dialect, driver)
+            except BaseException as failure:
+                if _lost(failure):
+                    pooled.invalidate()
+                    raise
+                try:
+                    driver.rollback()
+                except dialect.loaded_dbapi.Error:
+                    pooled.invalidate()  # the failure in the block is what the caller gets
                 raise
-            driver.commit()
+            try:
+                driver.commit()
+            except dialect.loaded_dbapi.Error as error:
+                wrapped = driver_error(dialect, driver, error, "COMMIT")
+                if _lost(wrapped):
+                    pooled.invalidate()
+                raise wrapped from error
         finally:
-            pooled.close()  # back to the pool
+            pooled.close()  # back to the pool (an invalidated one reconnects on its next use)
+
+
+def driver_error(
+    dialect: Dialect, driver: Any, error: Exception, statement: str | None = None
+) -> BaseException:
+    """The SQLAlchemy exception for a driver ``error`` (``connection_invalidated`` set when
+    the dialect says the connection is lost), as ``Connection.execute`` would raise it."""
+    lost = bool(dialect.is_disconnect(cast(Any, error), driver, None))
+    return DBAPIError.instance(
+        statement,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+
+
+def _lost(error: BaseException) -> bool:
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 @contextmanager

@@ -18,7 +18,10 @@ Rules:
   result processors of the returned columns, so what is written and read equals what
   ``Connection.execute`` writes and reads (tested against it on SQLite and PostgreSQL).
 - Driver errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``...)
-  through ``DBAPIError.instance``, so callers catch what they would catch with Core.
+  through ``DBAPIError.instance``, so callers catch what they would catch with Core; a lost
+  connection (the dialect's ``is_disconnect``) sets ``connection_invalidated``, as Core
+  does. :func:`~gateway.store.db.driver_write_tx` does the same for its checkout, commit
+  and rollback, and invalidates a lost connection instead of pooling it again.
 - Runs in the transaction the caller holds on ``connection`` (its driver connection), a
   SQLAlchemy ``Connection`` or a :class:`~gateway.store.db.DriverTx`; never begins or
   commits. Refused when compiling: expanding (``IN`` list) parameters and
@@ -30,7 +33,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
@@ -188,6 +191,13 @@ def _driver(connection: Connection | DriverTx) -> Any:
 def _wrapped(
     connection: Connection | DriverTx, sql: str, params: Any, error: Exception
 ) -> StatementError:
+    dialect = connection.dialect
+    lost = bool(dialect.is_disconnect(cast(Any, error), _driver(connection), None))
     return DBAPIError.instance(
-        sql, params, error, connection.dialect.loaded_dbapi.Error, dialect=connection.dialect
+        sql,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
     )

@@ -380,3 +380,29 @@ def test_completion_flusher_reports_only_its_own_failed_range() -> None:
     later = flusher.submit(("c", {}, None))
     flusher.wait(later, later)
     assert written == [["a"], ["c"]]
+
+
+def test_a_redelivery_already_done_in_the_ledger_records_what_the_crash_lost(
+    stack: LocalStack,
+) -> None:
+    """Killed between the ledger completion and the timeline: the store says published."""
+    delivery = delivered(stack, "m-1")
+    ledger = Ledger(stack.engine)
+    claim = ledger.claim("portal-sync", "m-1", timedelta(seconds=60))
+    ledger.complete("portal-sync", "m-1", {"MaHoSo": "x"}, token=claim.token)  # then: killed
+    handler = Handler()
+    worker = Worker(
+        FakeTransport(),  # type: ignore[arg-type]
+        stack.verifier,
+        Ledger(stack.engine),
+        stack.store,
+        stack.evidence,
+        {SYNC: handler},
+        "portal-sync",
+    )
+    assert worker.handle_batch([delivery])[0].action == "ack"
+    assert handler.calls["m-1"] == 0  # not handled twice
+    assert stack.store.get("m-1").status == "delivered"  # type: ignore[union-attr]
+    assert evidence_count(stack) == 1
+    worker.handle_batch([delivery])  # once recorded, a further duplicate adds nothing
+    assert events(stack, "m-1").count("delivered") == 1 and evidence_count(stack) == 1

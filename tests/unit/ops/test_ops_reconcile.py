@@ -55,7 +55,9 @@ def test_a_copy_parked_without_the_store_is_found_and_fixed(scenario: Scenario) 
     view = scenario.ctx.store.get(message_id)
     assert view is not None and view.status == "parked"
     assert "delivery_limit" in (view.last_error or view.timeline[-1].detail or "")
-    assert reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario)).mismatches == []
+    assert (
+        reconcile(scenario.ctx.store, scenario.ctx.transport, verifier(scenario)).mismatches == []
+    )
 
 
 def test_a_store_parked_message_missing_from_the_queue_is_reported_not_changed(
