@@ -37,10 +37,12 @@ from gateway.keys import KeyStore
 from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.metrics import PartnerCallMetrics, observe_partner_calls
 from gateway.settings_model import PartnerSettings, Settings
+from gateway.store.anchors import FileWitness, Witness
 from gateway.store.db import make_engine, upgrade
 from gateway.store.evidence import EvidenceEntry, EvidenceLog
 from gateway.store.evidence_format import BodyPolicy
 from gateway.store.messages import MessageStore
+from gateway.store.timestamps import TimeStamper
 
 if TYPE_CHECKING:
     from adapters.portal.port import PortalClient
@@ -70,6 +72,7 @@ def mock_settings(settings: Settings) -> MockSettings:
         gateway_url=settings.http.public_url,
         public_url=f"http://{settings.mocks.host}:{settings.mocks.port}",
         auto_pay_seconds=settings.mocks.auto_pay_seconds,
+        tsa_directory=str(settings.evidence.effective_tsa_certificate(settings.var_dir).parent),
     )
 
 
@@ -315,6 +318,25 @@ def database_url(settings: Settings) -> str:
     return settings.database.effective_url(settings.var_dir)
 
 
+def evidence_witness(settings: Settings) -> Witness:
+    """Where checkpoint hashes are anchored (the file witness; see gateway.store.anchors)."""
+    return FileWitness(settings.evidence.effective_anchor_dir(settings.var_dir))
+
+
+def evidence_stamper(settings: Settings) -> TimeStamper | None:
+    """The RFC 3161 time-stamping authority, when ``evidence.tsa_url`` is set."""
+    evidence = settings.evidence
+    if not evidence.tsa_url:
+        return None
+    from gateway.evidence_tsa import HttpTimeStamper
+
+    return HttpTimeStamper(
+        evidence.tsa_url,
+        evidence.effective_tsa_certificate(settings.var_dir),
+        timeout_seconds=evidence.tsa_timeout_seconds,
+    )
+
+
 def build(settings: Settings, *, migrate: bool = True) -> Gateway:
     """Wire one process: database (migrated unless told not to), keys, evidence chain."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -331,5 +353,9 @@ def build(settings: Settings, *, migrate: bool = True) -> Gateway:
         encryption_key=base64.b64decode(raw_key) if raw_key else None,
         checkpoint_every=settings.evidence.checkpoint_every_records,
         checkpoint_interval=timedelta(seconds=settings.evidence.checkpoint_every_seconds),
+        witness=evidence_witness(settings),
+        stamper=evidence_stamper(settings),
+        stamp_retry=timedelta(seconds=settings.evidence.tsa_retry_seconds),
+        seal_after=timedelta(seconds=settings.evidence.seal_after_seconds),
     )
     return Gateway(settings=settings, engine=engine, keystore=keystore, evidence=evidence)

@@ -96,6 +96,16 @@ class EvidenceSettings(Section):
     encryption_key: SecretStr = SecretStr("")
     checkpoint_every_records: int = Field(1000, ge=1)
     checkpoint_every_seconds: float = Field(60, gt=0)
+    # a chain left uncovered this long (its writer died) is sealed by another process
+    seal_after_seconds: float = Field(300, gt=0)
+    # where checkpoint hashes are anchored, outside the database (default: <var_dir>/anchors)
+    anchor_dir: Path | None = None
+    # RFC 3161 time-stamping authority; empty: checkpoints are not time-stamped
+    tsa_url: str = ""
+    # PEM bundle the TSA's tokens must chain to (default: <var_dir>/tsa/tsa.pem)
+    tsa_certificate: Path | None = None
+    tsa_timeout_seconds: float = Field(5, gt=0, le=60)
+    tsa_retry_seconds: float = Field(60, gt=0)
 
     @field_validator("encryption_key")
     @classmethod
@@ -104,6 +114,28 @@ class EvidenceSettings(Section):
         if raw and not _is_32_byte_base64(raw):
             raise ValueError("must be 32 bytes, base64-encoded (AES-256-GCM key)")
         return value
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _tsa_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (RFC 3161 over HTTP)")
+        return value
+
+    @model_validator(mode="after")
+    def _seal_after_checkpoints(self) -> EvidenceSettings:
+        if self.seal_after_seconds <= self.checkpoint_every_seconds:
+            raise ValueError(
+                "seal_after_seconds must be more than checkpoint_every_seconds (a live"
+                " writer checkpoints its own chain first)"
+            )
+        return self
+
+    def effective_anchor_dir(self, var_dir: Path) -> Path:
+        return self.anchor_dir or var_dir / "anchors"
+
+    def effective_tsa_certificate(self, var_dir: Path) -> Path:
+        return self.tsa_certificate or var_dir / "tsa" / "tsa.pem"
 
 
 def _is_32_byte_base64(raw: str) -> bool:

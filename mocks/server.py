@@ -1,9 +1,12 @@
 """Serve every partner mock together: one ASGI app, one partner per path prefix.
 
-Prefixes (design.md): ``/portal``, ``/payment``, ``/population``, ``/warehouse``, ``/city``.
+Prefixes (design.md): ``/portal``, ``/payment``, ``/population``, ``/warehouse``, ``/city``;
+and ``/tsa``, the RFC 3161 time-stamping authority the evidence log's checkpoints use.
 Each partner package exposes ``mocks.<partner>.app.create_mock(settings) -> PartnerMock``;
 a partner whose package is not there yet is skipped (logged), never fatal. ``GET /`` lists
-the mounted partners. ``tthc-gateway mocks`` calls :func:`serve`.
+the mounted partners. A partner's bare prefix (``POST /tsa``) is its root (``/tsa/``), not
+a redirect: RFC 3161 clients post to the URL exactly as configured. ``tthc-gateway mocks``
+calls :func:`serve`.
 """
 
 from __future__ import annotations
@@ -16,12 +19,23 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mocks.framework import PartnerMock, asgi_app
 from mocks.settings import MockSettings
 
-PARTNERS = ("portal", "payment", "population", "warehouse", "city")
+PARTNERS = ("portal", "payment", "population", "warehouse", "city", "tsa")
 log = logging.getLogger("mocks.server")
+
+
+class _AtRoot:
+    """Serve ``app`` (a partner mounted under its prefix) for the bare prefix as ``/``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app({**scope, "path": "/", "raw_path": b"/"}, receive, send)
 
 
 def create_mocks(settings: MockSettings) -> dict[str, PartnerMock]:
@@ -54,7 +68,9 @@ def build_app(
 
     routes: list[BaseRoute] = [Route("/", index)]
     for prefix, mock in partner_mocks.items():
-        routes.append(Mount(f"/{prefix}", app=asgi_app(mock, hang_seconds=settings.hang_seconds)))
+        app = asgi_app(mock, hang_seconds=settings.hang_seconds)
+        routes.append(Route(f"/{prefix}", _AtRoot(app), methods=["GET", "POST"]))
+        routes.append(Mount(f"/{prefix}", app=app))
     app = Starlette(routes=routes)
     app.state.mocks = partner_mocks
     return app

@@ -36,6 +36,8 @@ class MockSettings:
     callback_retry_seconds: tuple[float, ...] = (5.0, 30.0, 120.0)
     # how long a "timeout" fault holds an HTTP connection before answering 504
     hang_seconds: float = 60.0
+    # the time-stamping authority's key and certificates (made there on first use)
+    tsa_directory: str = "var/tsa"
 
     def __post_init__(self) -> None:
         if self.payment_scheme not in ("sha256-suffix", "hmac-sha256"):

@@ -12,7 +12,14 @@ The bundle (JSON, ``format`` ``tthc-evidence-bundle``, ``version`` 1):
   ``subject`` (true for the records about the subject). Link records show other
   records' metadata (ids, dossier codes, digests), never a body;
 - ``checkpoints``: the signed checkpoints chosen (for each chain, the first one whose
-  head is at or after the chain's last subject record; failing that, the latest);
+  head is at or after the chain's last subject record; failing that, the latest) and,
+  when a chosen one has no time-stamp token, the checkpoints after it up to the first
+  that has one (at most :data:`MAX_STAMP_RUN`): each signs the previous one's hash
+  (``prev``), so that token dates the chosen checkpoint too;
+- ``timestamps`` (version 2): ``[{"checkpoint_id", "token"}]``, the RFC 3161 tokens
+  (DER TimeStampResp, base64) of the bundle's checkpoints that have one;
+- ``tsa_certificates`` (version 2): the PEM bundle the tokens chain to, when the
+  exporter has it (a careful verifier gives its own copy instead);
 - ``jwks``: the public keys of those checkpoints (retired ones too).
 
 Rules: the export is an operator action, recorded in the audit trail with the
@@ -21,6 +28,7 @@ bundle's SHA-256. A key no longer on disk (pruned) fails the export naming it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Sequence
@@ -28,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, func, select
 
 from gateway.domain.errors import InvalidInput, NotFound
 from gateway.keys import KeyLookup
@@ -36,7 +44,9 @@ from gateway.ops.bundle_verify import BUNDLE_FORMAT, BUNDLE_VERSION
 from gateway.store.audit import AuditTrail
 from gateway.store.db import read_tx
 from gateway.store.evidence_format import iso_time, sha256_hex
-from gateway.store.schema import evidence_checkpoints, evidence_records
+from gateway.store.schema import evidence_checkpoints, evidence_records, evidence_timestamps
+
+MAX_STAMP_RUN = 200  # checkpoints carried to reach a time-stamped one
 
 
 @dataclass(frozen=True)
@@ -94,12 +104,44 @@ def _choose_checkpoints(
     return best
 
 
+def _stamp_runs(connection: Connection, chosen: list[Any]) -> tuple[list[Any], dict[int, bytes]]:
+    """The chosen checkpoints, the runs from each to the first time-stamped one at or
+    after it, and the tokens of those that have one."""
+    rows: dict[int, Any] = {int(row.id): row for row in chosen}
+    for row in chosen:
+        stamped = connection.execute(
+            select(func.min(evidence_timestamps.c.checkpoint_id)).where(
+                evidence_timestamps.c.checkpoint_id >= row.id
+            )
+        ).scalar()
+        if stamped is None or stamped == row.id:
+            continue
+        run = connection.execute(
+            select(evidence_checkpoints)
+            .where(evidence_checkpoints.c.id > row.id, evidence_checkpoints.c.id <= stamped)
+            .order_by(evidence_checkpoints.c.id)
+            .limit(MAX_STAMP_RUN + 1)
+        ).all()
+        if len(run) <= MAX_STAMP_RUN:
+            rows.update({int(r.id): r for r in run})
+    tokens = {
+        int(t.checkpoint_id): bytes(t.token)
+        for t in connection.execute(
+            select(evidence_timestamps.c.checkpoint_id, evidence_timestamps.c.token).where(
+                evidence_timestamps.c.checkpoint_id.in_(list(rows))
+            )
+        )
+    }
+    return [rows[i] for i in sorted(rows)], tokens
+
+
 def build_bundle(
     engine: Engine,
     keys: KeyLookup,
     *,
     dossier_code: str | None = None,
     message_id: str | None = None,
+    tsa_certificates: bytes | None = None,
 ) -> dict[str, Any]:
     """The bundle for one dossier or one message (no audit; see :func:`export_bundle`)."""
     if (dossier_code is None) == (message_id is None):
@@ -149,7 +191,9 @@ def build_bundle(
             records.extend(
                 _record_json(row, (chain_id, int(row.seq)) in subject_keys) for row in rows
             )
-    checkpoint_rows = {row.id: row for row, _ in chosen.values()}
+        unique = {int(row.id): row for row, _ in chosen.values()}
+        included, tokens = _stamp_runs(connection, [unique[i] for i in sorted(unique)])
+    checkpoint_rows = {int(row.id): row for row in included}
     jwks: list[dict[str, Any]] = []
     for kid in sorted({row.kid for row in checkpoint_rows.values()}):
         info = keys.lookup(kid)
@@ -174,6 +218,11 @@ def build_bundle(
             }
             for _, row in sorted(checkpoint_rows.items())
         ],
+        "timestamps": [
+            {"checkpoint_id": checkpoint_id, "token": base64.b64encode(token).decode("ascii")}
+            for checkpoint_id, token in sorted(tokens.items())
+        ],
+        "tsa_certificates": None if tsa_certificates is None else tsa_certificates.decode(),
         "jwks": {"keys": jwks},
     }
 
@@ -187,9 +236,16 @@ def export_bundle(
     reason: str,
     dossier_code: str | None = None,
     message_id: str | None = None,
+    tsa_certificates: bytes | None = None,
 ) -> ExportResult:
     """Build the bundle, serialise it, and record the export in the audit trail."""
-    bundle = build_bundle(engine, keys, dossier_code=dossier_code, message_id=message_id)
+    bundle = build_bundle(
+        engine,
+        keys,
+        dossier_code=dossier_code,
+        message_id=message_id,
+        tsa_certificates=tsa_certificates,
+    )
     data = json.dumps(bundle, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8")
     digest = hashlib.sha256(data).hexdigest()
     target = f"dossier:{dossier_code}" if dossier_code is not None else f"message:{message_id}"
@@ -204,6 +260,7 @@ def export_bundle(
             "records": len(bundle["records"]),
             "subject_records": subject_count,
             "checkpoints": len(bundle["checkpoints"]),
+            "timestamps": len(bundle["timestamps"]),
         },
     )
     return ExportResult(

@@ -2,32 +2,50 @@
 
 What it is for: proof, long after the fact, of what the gateway sent and received
 (time, direction, partner, message, dossier, body digest, signature), in a form where
-changing, deleting or reordering any record is detected by ``tthc-gateway log verify``.
+changing, deleting or reordering any record, or cutting the log's tail, is detected by
+``tthc-gateway log verify``.
 
 Rules:
 - One record per crossing, written by :meth:`EvidenceLog.append` (or ``append_many``
-  for throughput). Records are never updated or deleted (the schema's triggers refuse).
+  for throughput). Records are never updated or deleted (the schema's triggers refuse;
+  on PostgreSQL TRUNCATE too).
 - Each writer process has its own chain: a chain id made at start-up (host, pid, time,
-  random), sequence numbers 1, 2, 3, ... and each record's ``prev_hash`` = the previous
-  record's hash. The head lives in memory, so appending never reads the database and
-  writers never contend on a shared head. Appends within a process are serialized by a
-  lock held across the insert, so a failed insert leaves no gap.
+  random), registered before its first record, sequence numbers 1, 2, 3, ... and each
+  record's ``prev_hash`` = the previous record's hash. The head lives in memory, so
+  appending never reads the database and writers never contend on a shared head.
+  Appends within a process are serialized by a lock held across the insert, so a
+  failed insert leaves no gap.
 - Bodies are protected per call (``body_policy``): ``digest`` (default: only SHA-256),
   ``encrypted`` (AES-256-GCM with the configured 32-byte key) or ``none`` (clear, only
   for bodies without personal data). See :mod:`gateway.store.evidence_format`.
 - Checkpoints: after every ``checkpoint_every`` records, or when ``checkpoint_interval``
-  has passed at an append (or at :meth:`EvidenceLog.maybe_checkpoint`, which a
-  background loop may call), the writer signs the heads of its own chain and of every
-  other chain that advanced since its last checkpoint, with the key store's active key,
-  and stores that JWS. :meth:`EvidenceLog.close` writes a final checkpoint. Records
-  appended after the last checkpoint are protected by the chain only: deleting them
-  from the tail cannot be detected until a checkpoint covers them.
-- :func:`verify` (in :mod:`gateway.store.evidence_verify`) walks every chain and every
-  checkpoint and names the first record that does not verify.
+  has passed at an append (or at :meth:`EvidenceLog.maybe_checkpoint`, which the
+  periodic job calls), the writer signs the heads of its own chain and of every other
+  chain that advanced since its last checkpoint, and the hash of the previous
+  checkpoint (one chain of checkpoints across writers, see
+  :mod:`gateway.store.evidence_checkpoint`). :meth:`EvidenceLog.close` writes a final
+  checkpoint.
+- Anchors: each checkpoint's hash is appended to the witness (``witness``, see
+  :mod:`gateway.store.anchors`) right after the checkpoint commits. A failed append is
+  logged and tried again by the periodic job; a later checkpoint covers it anyway.
+- Time-stamps: the periodic job (and ``close``) asks the TSA (``stamper``, see
+  :mod:`gateway.store.timestamps`) for a token on the newest checkpoint not yet
+  stamped, never an append: a TSA that is down delays the token, never the evidence.
+  After a failure it waits ``stamp_retry`` before trying again (logged once per outage).
+- Sealing: a chain whose last record no checkpoint covers, and whose head has not moved
+  for ``seal_after`` as this process watched it, belonged to a writer that died (or an
+  idle API process, which has no periodic job): the periodic job writes a *sealing*
+  checkpoint covering its head (``sealed`` in the payload), whatever the age of its
+  last record.
+- Records appended after the last checkpoint are protected by the chain only until one
+  covers them; :func:`verify` names how many, per chain.
+- :func:`verify` (in :mod:`gateway.store.evidence_verify`) walks every chain, every
+  checkpoint, the anchors and the tokens, and names the first thing that does not verify.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -36,32 +54,42 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from joserfc import jws
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine
 
-from gateway.domain.errors import InvalidInput
-from gateway.keys import KeyStore, jws_registry
+from gateway.domain.errors import InvalidInput, UpstreamError
+from gateway.keys import KeyStore
+from gateway.store.anchors import Anchor, Witness
 from gateway.store.db import driver_write_tx, utcnow, write_tx
+from gateway.store.evidence_checkpoint import (
+    WrittenCheckpoint,
+    heads_of,
+    heads_since,
+    open_chains,
+    register_chain,
+    write_checkpoint,
+)
 from gateway.store.evidence_format import (
     BODY_POLICIES,
     GENESIS,
     BodyPolicy,
     Direction,
     check_encryption_key,
-    checkpoint_payload,
+    checkpoint_hash,
     encrypt_body,
     record_hash,
     sha256_hex,
 )
-from gateway.store.evidence_verify import Problem, VerifyReport, verify
+from gateway.store.evidence_verify import Problem, Tail, VerifyReport, verify
 from gateway.store.prepared import Prepared
-from gateway.store.schema import evidence_checkpoints, evidence_records
+from gateway.store.schema import evidence_records
+from gateway.store.timestamps import TimeStamper, newest_unstamped, store_token
 
 __all__ = [
     "EvidenceEntry",
     "EvidenceLog",
     "EvidenceReceipt",
     "Problem",
+    "Tail",
     "VerifyReport",
     "new_chain_id",
     "verify",
@@ -69,6 +97,8 @@ __all__ = [
 
 # run per partner call (twice): on the driver (see gateway.store.prepared)
 _INSERT_RECORDS = Prepared(evidence_records.insert())
+log = logging.getLogger(__name__)
+OTHERS_STAMP_AFTER = timedelta(seconds=15)  # another writer's checkpoint: it had its chance
 
 
 @dataclass(frozen=True)
@@ -114,9 +144,15 @@ class EvidenceLog:
         checkpoint_interval: timedelta = timedelta(seconds=60),
         chain_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
+        witness: Witness | None = None,
+        stamper: TimeStamper | None = None,
+        stamp_retry: timedelta = timedelta(seconds=60),
+        seal_after: timedelta = timedelta(seconds=300),
     ) -> None:
         if checkpoint_every < 1:
             raise InvalidInput("evidence.checkpoint_every: must be at least 1")
+        if seal_after <= timedelta(0):
+            raise InvalidInput("evidence.seal_after_seconds: must be positive")
         self.engine = engine
         self.chain_id = chain_id or new_chain_id()
         self._keystore = keystore
@@ -130,6 +166,19 @@ class EvidenceLog:
         self._since_checkpoint = 0
         self._last_checkpoint_at = clock()
         self._checkpoint_seq = 0
+        self._registered = False
+        self._witness = witness
+        self._witness_lock = threading.Lock()
+        self._unanchored: WrittenCheckpoint | None = None
+        self._stamper = stamper
+        self._stamp_retry = stamp_retry
+        self._stamp_lock = threading.Lock()
+        self._stamp_after = clock() - stamp_retry
+        self._stamp_failing = False
+        self._seal_after = seal_after
+        self._seal_check_every = min(checkpoint_interval, seal_after)
+        self._last_seal_check = clock() - self._seal_check_every
+        self._open_seen: dict[str, tuple[int, datetime]] = {}
 
     def __repr__(self) -> str:
         return f"EvidenceLog(chain_id={self.chain_id!r}, seq={self._seq})"
@@ -150,6 +199,9 @@ class EvidenceLog:
         for entry in entries:
             self._check(entry)
         with self._lock:
+            if not self._registered:
+                register_chain(self.engine, self.chain_id, self._clock())
+                self._registered = True
             seq, head = self._seq, self._head
             rows: list[dict[str, object]] = []
             receipts: list[EvidenceReceipt] = []
@@ -214,15 +266,21 @@ class EvidenceLog:
     # -- checkpoints ------------------------------------------------------------
 
     def maybe_checkpoint(self) -> int | None:
-        """Checkpoint if records were appended and the interval has passed."""
+        """The periodic job: checkpoint if records were appended and the interval has
+        passed; seal chains of dead writers; retry a failed anchor; time-stamp."""
         with self._lock:
             due = self._since_checkpoint > 0 and (
                 self._clock() - self._last_checkpoint_at >= self._interval
             )
-        return self.checkpoint() if due else None
+        written = self.checkpoint() if due else None
+        sealed = self.seal_open_chains()
+        self._anchor(None)
+        self.stamp_pending()
+        return written if written is not None else sealed
 
-    def checkpoint(self) -> int | None:
-        """Sign and store the chain heads now; returns the checkpoint id (None: no key)."""
+    def checkpoint(self, *, seal: Sequence[str] = ()) -> int | None:
+        """Sign and store the chain heads now (and seal ``seal``); the checkpoint id, or
+        None without a key or with nothing to cover."""
         if self._keystore is None:
             return None
         with self._lock:
@@ -233,55 +291,103 @@ class EvidenceLog:
                 heads[self.chain_id] = (self._seq, self._head)
             key = self._keystore.active()
             with write_tx(self.engine) as connection:
-                latest = (
-                    select(
-                        evidence_records.c.chain_id, func.max(evidence_records.c.seq).label("seq")
-                    )
-                    .where(
-                        evidence_records.c.at >= since,
-                        evidence_records.c.chain_id != self.chain_id,
-                    )
-                    .group_by(evidence_records.c.chain_id)
-                    .subquery()
-                )
-                others = connection.execute(
-                    select(
-                        evidence_records.c.chain_id, evidence_records.c.seq, evidence_records.c.hash
-                    ).join(
-                        latest,
-                        and_(
-                            evidence_records.c.chain_id == latest.c.chain_id,
-                            evidence_records.c.seq == latest.c.seq,
-                        ),
-                    )
-                )
-                for row in others:
-                    heads[row.chain_id] = (int(row.seq), row.hash)
+                heads.update(heads_since(connection, since, self.chain_id))
+                sealing = heads_of(connection, [c for c in seal if c != self.chain_id])
+                heads.update(sealing)
                 if not heads:
                     return None
-                payload = checkpoint_payload(self.chain_id, now, heads)
-                header = {"alg": key.algorithm, "kid": key.kid, "typ": "tthc-checkpoint"}
-                signed = jws.serialize_compact(
-                    header, payload, key.key, registry=jws_registry([key.algorithm])
+                written = write_checkpoint(
+                    connection, key, self.chain_id, now, heads, sorted(sealing)
                 )
-                result = connection.execute(
-                    evidence_checkpoints.insert().values(
-                        at=now,
-                        writer_chain_id=self.chain_id,
-                        kid=key.kid,
-                        payload=payload.decode("utf-8"),
-                        jws=signed,
-                    )
-                )
-                assert result.inserted_primary_key is not None
-                checkpoint_id = int(result.inserted_primary_key[0])
             self._since_checkpoint = 0
             self._last_checkpoint_at = now
             self._checkpoint_seq += 1
+        if sealing:
+            log.warning("evidence: checkpoint %d sealed chains %s", written.id, sorted(sealing))
+        self._anchor(written)
+        return written.id
+
+    def seal_open_chains(self) -> int | None:
+        """Seal chains whose head stayed uncovered for ``seal_after`` (see the rules)."""
+        now = self._clock()
+        if self._keystore is None or now - self._last_seal_check < self._seal_check_every:
+            return None
+        self._last_seal_check = now
+        uncovered = open_chains(self.engine, self.chain_id)
+        due: list[str] = []
+        for chain_id, seq in uncovered.items():
+            seen = self._open_seen.get(chain_id)
+            if seen is None or seen[0] != seq:
+                self._open_seen[chain_id] = (seq, now)
+            elif now - seen[1] >= self._seal_after:
+                due.append(chain_id)
+        self._open_seen = {c: s for c, s in self._open_seen.items() if c in uncovered}
+        if not due:
+            return None
+        for chain_id in due:
+            self._open_seen.pop(chain_id, None)
+        return self.checkpoint(seal=due)
+
+    def _anchor(self, written: WrittenCheckpoint | None) -> None:
+        """Anchor ``written`` (or retry the last one that failed); never raises."""
+        if self._witness is None:
+            return
+        with self._witness_lock:
+            target = written or self._unanchored
+            if target is None:
+                return
+            try:
+                self._witness.append(
+                    Anchor(target.id, target.hash, target.at, target.writer), self._clock()
+                )
+            except OSError as error:
+                if self._unanchored is None:
+                    log.error("evidence: cannot anchor checkpoint %d: %s", target.id, error)
+                self._unanchored = target  # the newest unanchored: it covers the others
+                return
+            if self._unanchored is not None and self._unanchored.id <= target.id:
+                log.warning("evidence: anchoring works again (checkpoint %d)", target.id)
+                self._unanchored = None
+
+    def stamp_pending(self) -> int | None:
+        """Time-stamp the newest checkpoint not yet stamped; its id, or None (nothing to
+        do, backing off, or the TSA failed: logged, tried again after ``stamp_retry``)."""
+        if self._stamper is None:
+            return None
+        with self._stamp_lock:
+            now = self._clock()
+            if now < self._stamp_after:
+                return None
+            pending = newest_unstamped(self.engine, self.chain_id, now - OTHERS_STAMP_AFTER)
+            if pending is None:
+                return None
+            checkpoint_id, compact = pending
+            try:
+                token = self._stamper.stamp(compact.encode("ascii"))
+            except UpstreamError as error:
+                if not self._stamp_failing:
+                    log.warning(
+                        "evidence: time-stamping checkpoint %d failed (%s); retrying every %s",
+                        checkpoint_id, error, self._stamp_retry,
+                    )  # fmt: skip
+                self._stamp_failing = True
+                self._stamp_after = now + self._stamp_retry
+                return None
+            store_token(
+                self.engine, checkpoint_id, checkpoint_hash(compact), self._stamper.name,
+                token, self._clock(),
+            )  # fmt: skip
+            if self._stamp_failing:
+                log.warning("evidence: time-stamping works again (checkpoint %d)", checkpoint_id)
+            self._stamp_failing = False
             return checkpoint_id
 
     def close(self) -> int | None:
-        """Write a final checkpoint if anything was appended since the last one."""
+        """Write a final checkpoint if anything was appended since the last one, anchor
+        and time-stamp it (the TSA's timeout bounds the wait; failures are logged)."""
         with self._lock:
             pending = self._since_checkpoint > 0
-        return self.checkpoint() if pending else None
+        written = self.checkpoint() if pending else None
+        self._anchor(None)
+        self.stamp_pending()
+        return written

@@ -16,8 +16,13 @@ Rules:
   ciphertext moved to another record fails); ``none`` applies no protection and keeps
   the body in clear (only for bodies without personal data).
 - A checkpoint is a compact JWS (attached payload) signed with the key store's active
-  key; its payload is canonical JSON ``{"v", "writer", "at", "heads": {chain: {"seq",
-  "hash"}}}``.
+  key; its payload is canonical JSON ``{"v": 2, "writer", "at", "prev", "heads": {chain:
+  {"seq", "hash"}}, "sealed": [chain, ...]}``. ``prev`` is the hash of the checkpoint
+  before it (by id, whichever writer wrote it; :data:`GENESIS` for the first), so the
+  checkpoints form one chain; ``sealed`` names the chains of dead writers this
+  checkpoint closes. Version 1 payloads (before revision 0005) lack both.
+- A checkpoint's hash is the SHA-256 (hex) of its compact JWS (ASCII): what the next
+  checkpoint signs as ``prev``, what is anchored, and the RFC 3161 message imprint.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -37,6 +43,7 @@ BodyPolicy = Literal["digest", "encrypted", "none"]
 BODY_POLICIES: tuple[BodyPolicy, ...] = ("digest", "encrypted", "none")
 GENESIS = "0" * 64
 FORMAT_VERSION = 1
+CHECKPOINT_VERSION = 2
 NONCE_BYTES = 12
 
 
@@ -116,12 +123,26 @@ def decrypt_body(cipher: AESGCM, blob: bytes, chain_id: str, seq: int) -> bytes:
     return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data(chain_id, seq))
 
 
-def checkpoint_payload(writer: str, at: datetime, heads: dict[str, tuple[int, str]]) -> bytes:
+def checkpoint_payload(
+    writer: str,
+    at: datetime,
+    heads: dict[str, tuple[int, str]],
+    *,
+    prev: str = GENESIS,
+    sealed: Iterable[str] = (),
+) -> bytes:
     return canonical_json(
         {
-            "v": FORMAT_VERSION,
+            "v": CHECKPOINT_VERSION,
             "writer": writer,
             "at": iso_time(at),
+            "prev": prev,
             "heads": {chain: {"seq": seq, "hash": h} for chain, (seq, h) in sorted(heads.items())},
+            "sealed": sorted(set(sealed)),
         }
     )
+
+
+def checkpoint_hash(compact_jws: str) -> str:
+    """The checkpoint's hash (see the module rules)."""
+    return sha256_hex(compact_jws.encode("ascii"))

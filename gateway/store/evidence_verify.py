@@ -1,7 +1,9 @@
-"""Verifying the evidence log: walk every chain and every checkpoint, name what fails.
+"""Verifying the evidence log: walk every chain, every checkpoint, the anchors and the
+time-stamp tokens; name what fails, and what is not yet covered.
 
 What it is for: ``tthc-gateway log verify``. The report names the first record of each
-chain that does not verify, and every checkpoint that does not.
+chain that does not verify, every checkpoint that does not, and, per chain, the records
+after the last checkpoint and after the last time-stamped checkpoint.
 
 Rules (what is checked, and the ``reason`` codes of a :class:`Problem`):
 - ``missing``: a sequence number is absent (a record deleted). Names the absent one.
@@ -12,17 +14,26 @@ Rules (what is checked, and the ``reason`` codes of a :class:`Problem`):
   with the encryption key), or a clear body's digest differs.
 - ``checkpoint_signature``: a checkpoint's JWS does not verify (or names an unknown
   key), or its stored payload differs from what was signed. Names the checkpoint.
+- ``checkpoint_chain``: a checkpoint's ``prev`` is not the hash of the checkpoint
+  before it (one was deleted or rewritten in between), or a version 1 checkpoint
+  follows a chained one. Names the later checkpoint.
 - ``checkpoint_mismatch``: a checkpoint signed a head the chain does not have (the
   record changed, or was deleted from the tail). Names the record.
+- ``anchor_*`` and ``timestamp_*``: see :mod:`gateway.store.evidence_outside` (the
+  anchors are checked when witnesses are given, e.g. every host's anchor file, the
+  tokens when TSA certificates are).
 - Checkpoints are verified with any key the lookup knows, retired or not: evidence
   outlives the retention of envelope keys.
+- Not failures, reported as :class:`Tail`: records after the last checkpoint covering
+  them (``uncovered``) and after the last time-stamped one (``unstamped``); and the
+  checkpoints after the last anchored one (``unanchored``).
 - Records and checkpoints are streamed; memory is bounded by the number of chains.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,51 +43,22 @@ from joserfc.errors import JoseError
 from sqlalchemy import Engine, select, tuple_
 
 from gateway.keys import KeyLookup, jws_registry
+from gateway.store.anchors import Witness
 from gateway.store.db import READ_ONLY
 from gateway.store.evidence_format import (
     GENESIS,
     check_encryption_key,
+    checkpoint_hash,
     decrypt_body,
     record_hash,
     sha256_hex,
 )
+from gateway.store.evidence_outside import AnchorSummary, check_anchors, check_tokens
+from gateway.store.evidence_report import Problem, Tail, VerifyReport
 from gateway.store.schema import evidence_checkpoints, evidence_records
+from gateway.store.timestamps import TsaTrust
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing that does not verify. ``seq`` names the record, ``checkpoint_id`` the
-    checkpoint (either or both)."""
-
-    reason: str
-    chain_id: str | None
-    seq: int | None
-    checkpoint_id: int | None
-    detail: str
-
-    def __str__(self) -> str:
-        where = []
-        if self.chain_id is not None:
-            where.append(f"record {self.chain_id}#{self.seq}")
-        if self.checkpoint_id is not None:
-            where.append(f"checkpoint {self.checkpoint_id}")
-        return f"{' / '.join(where)}: {self.reason}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    chains: int
-    records: int
-    checkpoints: int
-    problems: tuple[Problem, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def first(self) -> Problem | None:
-        return self.problems[0] if self.problems else None
+__all__ = ["Problem", "Tail", "VerifyReport", "verify"]
 
 
 @dataclass(frozen=True)
@@ -89,61 +71,82 @@ class _SignedHead:
 
 def _checkpoints(
     engine: Engine, key_lookup: KeyLookup, problems: list[Problem], batch_size: int
-) -> Iterator[list[_SignedHead]]:
-    """Stream checkpoints: yield the heads each valid one signed; note invalid ones."""
+) -> Iterator[tuple[int, list[_SignedHead]]]:
+    """Stream checkpoints in id order: check each one's link to the one before it, and
+    yield (id, the heads it signed) for each whose signature verifies; note the rest."""
     options = {READ_ONLY: True, "stream_results": True, "yield_per": batch_size}
+    previous: tuple[int, str] | None = None  # (id, hash) of the checkpoint before
+    chained = False  # a version 2 checkpoint was seen: every later one must link
     with engine.connect().execution_options(**options) as connection:
         rows = connection.execute(select(evidence_checkpoints).order_by(evidence_checkpoints.c.id))
         for row in rows.mappings():
             checkpoint_id = int(row["id"])
-            info = key_lookup.lookup(row["kid"])
-            if info is None:
+            heads, version, prev = _signed(row, key_lookup, problems)
+            expected = GENESIS if previous is None else previous[1]
+            before = "no checkpoint" if previous is None else f"checkpoint {previous[0]}"
+            if version == 2:
+                chained = True
+                if prev != expected:
+                    problems.append(
+                        Problem(
+                            "checkpoint_chain", None, None, checkpoint_id,
+                            f"does not link to {before} before it: a checkpoint in between"
+                            " was deleted, or that one was rewritten",
+                        )
+                    )  # fmt: skip
+            elif version == 1 and chained:
                 problems.append(
-                    Problem(
-                        "checkpoint_signature",
-                        None,
-                        None,
-                        checkpoint_id,
-                        f"unknown key {row['kid']}",
-                    )
-                )
-                continue
-            try:
-                obj = jws.deserialize_compact(
-                    row["jws"], info.key, registry=jws_registry([info.algorithm])
-                )
-                if obj.headers().get("kid") != row["kid"]:
-                    raise JoseError("kid differs from the stored kid")
-                payload: dict[str, Any] = json.loads(obj.payload)
-            except (JoseError, ValueError) as error:
-                problems.append(
-                    Problem(
-                        "checkpoint_signature",
-                        None,
-                        None,
-                        checkpoint_id,
-                        f"does not verify ({error})",
-                    )
-                )
-                continue
-            if (
-                obj.payload.decode("utf-8") != row["payload"]
-                or payload.get("writer") != row["writer_chain_id"]
-            ):
-                problems.append(
-                    Problem(
-                        "checkpoint_signature",
-                        None,
-                        None,
-                        checkpoint_id,
-                        "stored payload differs from the signed one",
-                    )
-                )
-                continue
-            yield [
-                _SignedHead(checkpoint_id, chain_id, int(head["seq"]), str(head["hash"]))
-                for chain_id, head in sorted(payload.get("heads", {}).items())
-            ]
+                    Problem("checkpoint_chain", None, None, checkpoint_id,
+                            "an unchained (version 1) checkpoint after chained ones")
+                )  # fmt: skip
+            previous = (checkpoint_id, checkpoint_hash(row["jws"]))
+            if heads is not None:
+                yield checkpoint_id, heads
+
+
+def _signed(
+    row: Any, key_lookup: KeyLookup, problems: list[Problem]
+) -> tuple[list[_SignedHead] | None, int | None, str | None]:
+    """(heads, version, prev) of a checkpoint whose signature verifies; (None, version of
+    the stored payload if readable, None) after noting the problem otherwise."""
+    checkpoint_id = int(row["id"])
+    try:
+        claimed = json.loads(row["payload"])
+        version = int(claimed.get("v", 1))
+    except (ValueError, TypeError, AttributeError):
+        version = None
+    info = key_lookup.lookup(row["kid"])
+    if info is None:
+        problems.append(
+            Problem("checkpoint_signature", None, None, checkpoint_id, f"unknown key {row['kid']}")
+        )
+        return None, version, None
+    try:
+        obj = jws.deserialize_compact(row["jws"], info.key, registry=jws_registry([info.algorithm]))
+        if obj.headers().get("kid") != row["kid"]:
+            raise JoseError("kid differs from the stored kid")
+        payload: dict[str, Any] = json.loads(obj.payload)
+    except (JoseError, ValueError) as error:
+        problems.append(
+            Problem("checkpoint_signature", None, None, checkpoint_id, f"does not verify ({error})")
+        )
+        return None, version, None
+    if (
+        obj.payload.decode("utf-8") != row["payload"]
+        or payload.get("writer") != row["writer_chain_id"]
+    ):
+        problems.append(
+            Problem(
+                "checkpoint_signature", None, None, checkpoint_id,
+                "stored payload differs from the signed one",
+            )
+        )  # fmt: skip
+        return None, version, None
+    heads = [
+        _SignedHead(checkpoint_id, chain_id, int(head["seq"]), str(head["hash"]))
+        for chain_id, head in sorted(payload.get("heads", {}).items())
+    ]
+    return heads, int(payload.get("v", 1)), payload.get("prev")
 
 
 def _walk(
@@ -248,8 +251,11 @@ def verify(
     *,
     encryption_key: bytes | None = None,
     batch_size: int = 2000,
+    witness: Witness | Sequence[Witness] | None = None,
+    tsa_trust: TsaTrust | None = None,
 ) -> VerifyReport:
-    """Walk every chain, then every checkpoint; see the module rules.
+    """Walk every chain, then the tokens, every checkpoint and the anchors; see the
+    module rules.
 
     Memory stays bounded by the number of chains: records and checkpoints are
     streamed, and each checkpoint's heads are looked up by primary key.
@@ -265,9 +271,19 @@ def verify(
         records = _walk(rows, cipher, last_seq, record_problems)
     failed_chains = {p.chain_id for p in record_problems}
     checkpoint_problems: list[Problem] = []
+    notes: list[str] = []
+    stamps = check_tokens(engine, tsa_trust, checkpoint_problems, notes)
+    covered: dict[str, int] = {}  # per chain: the highest seq a valid checkpoint signed
+    stamped: dict[str, int] = {}  # ... one at or before the last time-stamped checkpoint
     checkpoints = 0
-    for heads in _checkpoints(engine, key_lookup, checkpoint_problems, batch_size):
+    checkpoint_ids: list[int] = []
+    for checkpoint_id, heads in _checkpoints(engine, key_lookup, checkpoint_problems, batch_size):
         checkpoints += 1
+        checkpoint_ids.append(checkpoint_id)
+        for head in heads:
+            covered[head.chain_id] = max(covered.get(head.chain_id, 0), head.seq)
+            if checkpoint_id <= stamps.last_stamped:
+                stamped[head.chain_id] = max(stamped.get(head.chain_id, 0), head.seq)
         heads = [head for head in heads if head.chain_id not in failed_chains]
         if not heads:
             continue
@@ -277,11 +293,38 @@ def verify(
             if found != head.hash and head.chain_id not in failed_chains:
                 record_problems.append(_head_problem(head, found, last_seq))
                 failed_chains.add(head.chain_id)  # the chain's first failure is named
-    checkpoints += len(checkpoint_problems)
+    checkpoints += sum(1 for p in checkpoint_problems if p.reason == "checkpoint_signature")
+    anchor_problems: list[Problem] = []
+    witnesses = [witness] if isinstance(witness, Witness) else list(witness or ())
+    summaries = [check_anchors(engine, w, anchor_problems) for w in witnesses]
+    anchors = (
+        AnchorSummary(sum(a.lines for a in summaries), max(a.last_anchored for a in summaries))
+        if summaries
+        else None
+    )
     record_problems.sort(key=lambda p: (p.chain_id or "", p.seq or 0))
     return VerifyReport(
         chains=len(last_seq),
         records=records,
         checkpoints=checkpoints,
-        problems=tuple(record_problems + checkpoint_problems),
+        problems=tuple(record_problems + checkpoint_problems + anchor_problems),
+        uncovered=_tails(last_seq, covered),
+        anchors=anchors.lines if anchors is not None else 0,
+        unanchored=tuple(
+            i for i in checkpoint_ids if anchors is not None and i > anchors.last_anchored
+        ),
+        anchors_checked=anchors is not None,
+        stamps=stamps.tokens,
+        last_stamp=stamps.last_gen_time,
+        unstamped=_tails(last_seq, stamped) if tsa_trust is not None else (),
+        stamps_checked=tsa_trust is not None,
+        notes=tuple(notes),
+    )
+
+
+def _tails(last_seq: dict[str, int], covered: dict[str, int]) -> tuple[Tail, ...]:
+    return tuple(
+        Tail(chain_id, covered.get(chain_id, 0) + 1, end)
+        for chain_id, end in sorted(last_seq.items())
+        if end > covered.get(chain_id, 0)
     )

@@ -3,8 +3,8 @@
 Rules:
 - Alembic owns the schema: a change here needs a new revision in
   ``gateway/migrations/versions`` (tests compare the two).
-- ``audit`` and ``evidence_records``/``evidence_checkpoints`` are append-only: the
-  migration adds triggers refusing UPDATE and DELETE; the code never issues them.
+- ``audit`` and the ``evidence_*`` tables are append-only: the migrations add triggers
+  refusing UPDATE and DELETE (and, on PostgreSQL, TRUNCATE); the code never issues them.
 - Ids are strings chosen by the gateway (message ids, chain ids); event and audit rows
   use an integer surrogate key only to keep insertion order.
 """
@@ -167,4 +167,43 @@ evidence_checkpoints = Table(
     Index("ix_evidence_checkpoints_writer", "writer_chain_id", "id"),
 )
 
-APPEND_ONLY_TABLES = ("audit", "evidence_records", "evidence_checkpoints")
+# RFC 3161 tokens on checkpoints (gateway.store.timestamps): one per checkpoint, written
+# when the TSA answers (possibly long after the checkpoint: retried by the periodic job)
+evidence_timestamps = Table(
+    "evidence_timestamps",
+    metadata,
+    Column("checkpoint_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("checkpoint_hash", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("gen_time", UTCDateTime, nullable=False),
+    Column("tsa", String(255), nullable=False),
+    Column("token", LargeBinary, nullable=False),
+)
+
+# every chain that ever wrote a record (written with its first record): what a sealer
+# looks at to find chains whose writer died without a final checkpoint
+evidence_chains = Table(
+    "evidence_chains",
+    metadata,
+    Column("chain_id", String(96), primary_key=True),
+    Column("started_at", UTCDateTime, nullable=False),
+)
+
+# the heads each checkpoint covered (a work list for sealing; the signed payload is
+# the evidence, this index is not trusted by verification)
+evidence_checkpoint_heads = Table(
+    "evidence_checkpoint_heads",
+    metadata,
+    Column("chain_id", String(96), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("checkpoint_id", BigInteger, primary_key=True, autoincrement=False),
+)
+
+EVIDENCE_TABLES = (
+    "evidence_records",
+    "evidence_checkpoints",
+    "evidence_timestamps",
+    "evidence_chains",
+    "evidence_checkpoint_heads",
+)
+APPEND_ONLY_TABLES = ("audit", *EVIDENCE_TABLES)

@@ -198,7 +198,7 @@ def test_server_mounts_available_mocks_and_lists_them() -> None:
     app = build_app(MockSettings())
     mounted = set(app.state.mocks)
     assert {"portal", "payment"} <= mounted
-    assert mounted <= {"portal", "payment", "population", "warehouse", "city"}
+    assert mounted <= {"portal", "payment", "population", "warehouse", "city", "tsa"}
     with run_server(app) as base:
         index = httpx.get(base + "/", timeout=5).json()
         assert set(index["mocks"]) == mounted

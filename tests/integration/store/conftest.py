@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from gateway.keys import KeyStore
 from gateway.store import make_engine
+from gateway.store.schema import APPEND_ONLY_TABLES
 
 
 @pytest.fixture
@@ -36,11 +37,11 @@ def tamper(pg_engine: Engine) -> Callable[..., None]:
 
     def run(sql: str, **params: object) -> None:
         with pg_engine.begin() as connection:
-            for table in ("audit", "evidence_records", "evidence_checkpoints"):
+            for table in APPEND_ONLY_TABLES:
                 connection.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             result = connection.execute(sa.text(sql), params)
             assert result.rowcount >= 1, f"tampering matched nothing: {sql}"
-            for table in ("audit", "evidence_records", "evidence_checkpoints"):
+            for table in APPEND_ONLY_TABLES:
                 connection.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
 
     return run

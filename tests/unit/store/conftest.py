@@ -1,4 +1,5 @@
-"""Store fixtures: a migrated SQLite database per test (copied from one migrated template)."""
+"""Store fixtures: a migrated SQLite database per test (copied from one migrated template),
+an anchor witness in the test's directory, and the mock TSA reached through ``requests``."""
 
 from __future__ import annotations
 
@@ -8,10 +9,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import responses
 from sqlalchemy import Engine, text
 
+from gateway.evidence_tsa import HttpTimeStamper
 from gateway.keys import KeyStore
 from gateway.store import make_engine, upgrade
+from gateway.store.anchors import FileWitness
+from gateway.store.timestamps import TsaTrust
+from mocks.framework import register_responses
+from mocks.settings import MockSettings
+from mocks.tsa.app import TsaMock
+from mocks.tsa.certs import TsaIdentity, create_identity, save
+
+TSA_URL = "http://tsa.test/tsa"
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +66,40 @@ def tamper(engine: Engine) -> Callable[..., None]:
             assert result.rowcount >= 1, f"tampering matched nothing: {sql}"
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tsa_identity() -> TsaIdentity:
+    """The mock TSA's root and certificate (made once per test session)."""
+    return create_identity()
+
+
+@pytest.fixture
+def tsa_dir(tmp_path: Path, tsa_identity: TsaIdentity) -> Path:
+    """A directory holding the mock TSA's key and its PEM bundle ``tsa.pem``."""
+    directory = tmp_path / "tsa"
+    save(tsa_identity, directory)
+    return directory
+
+
+@pytest.fixture
+def tsa_mock(tsa_dir: Path, tsa_identity: TsaIdentity) -> TsaMock:
+    return TsaMock(MockSettings(tsa_directory=str(tsa_dir)), identity=tsa_identity)
+
+
+@pytest.fixture
+def stamper(tsa_mock: TsaMock, tsa_dir: Path) -> Iterator[HttpTimeStamper]:
+    """The gateway's TSA client, talking to the mock TSA over ``requests`` (in-process)."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        register_responses(rsps, TSA_URL, tsa_mock)
+        yield HttpTimeStamper(TSA_URL, tsa_dir / "tsa.pem", timeout_seconds=2)
+
+
+@pytest.fixture
+def tsa_trust(tsa_dir: Path) -> TsaTrust:
+    return TsaTrust.from_file(tsa_dir / "tsa.pem")
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> FileWitness:
+    return FileWitness(tmp_path / "anchors")
