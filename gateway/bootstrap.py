@@ -33,6 +33,7 @@ from gateway.flows.documents import DocumentService
 from gateway.flows.dossiers import DossierFlows, DossierStates
 from gateway.flows.payment_ledger import SqlPaymentLedger
 from gateway.flows.payments import Beneficiary, PaymentFlows
+from gateway.flows.portal_push import PortalPushVerifier
 from gateway.keys import KeyStore
 from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.metrics import PartnerCallMetrics, observe_partner_calls
@@ -41,6 +42,7 @@ from gateway.store.anchors import FileWitness, Witness
 from gateway.store.db import make_engine, upgrade
 from gateway.store.evidence import EvidenceEntry, EvidenceLog
 from gateway.store.evidence_format import BodyPolicy
+from gateway.store.idempotency import IdempotencyStore
 from gateway.store.messages import MessageStore
 from gateway.store.timestamps import TimeStamper
 
@@ -293,6 +295,23 @@ class Gateway:
     @cached_property
     def documents(self) -> DocumentService:
         return DocumentService(self.warehouse)
+
+    @cached_property
+    def idempotency(self) -> IdempotencyStore:
+        """The API's ``Idempotency-Key`` records, kept ``api.idempotency_ttl_hours``."""
+        hours = self.settings.api.idempotency_ttl_hours
+        return IdempotencyStore(self.engine, ttl=timedelta(hours=hours))
+
+    @cached_property
+    def portal_push(self) -> PortalPushVerifier | None:
+        """The portal pushes' verifier (``callbacks.portal_window_seconds``); None when no
+        ``callbacks.portal_secret`` is configured."""
+        callbacks = self.settings.callbacks
+        secret = callbacks.portal_secret.get_secret_value()
+        if not secret:
+            return None
+        window = timedelta(seconds=callbacks.portal_window_seconds)
+        return PortalPushVerifier(self.engine, secret, window=window)
 
     @cached_property
     def transport(self) -> Transport:

@@ -91,7 +91,7 @@ def _env_overlay(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple
         if any(not part for part in path):
             raise ConfigError(f"environment variable {name}: empty key part")
         value: Any = raw
-        if raw[:1] in "[{":
+        if raw[:1] in ("[", "{"):  # an empty value is an empty string, not JSON
             try:
                 value = json.loads(raw)
             except ValueError:

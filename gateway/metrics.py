@@ -24,6 +24,17 @@ Rules:
   assumed not to exist); younger ones are counted afresh at each scrape.
 - A database error during a scrape is not raised into the exposition: the families are
   left out and ``tthc_store_scrape_errors_total`` counts it.
+- Scrapes do not drive the store's load: with ``cache_seconds`` > 0 (the processes use
+  ``http.metrics_cache_seconds``, 5 s) the figures are computed at most once per
+  interval whatever the scrape rate or concurrency. A scrape answers the last computed
+  figures at once; when they are older than the interval it hands one refresh to a
+  background thread (never more than one in flight), so a scrape never waits on the
+  database, except the very first, which concurrent first scrapes share. With
+  ``cache_seconds`` = 0 every scrape computes (tests).
+- ``serve`` and ``run`` serve ``/metrics`` on an internal listener
+  (``http.metrics_host``:``http.metrics_port``, 127.0.0.1:9107), the worker on
+  ``worker.metrics_port`` (9108); the API's port serves it only when
+  ``http.metrics_on_api`` is ``ops`` (an API key with the ``ops`` scope).
 - Labels are low-cardinality: message types, statuses, event kinds, partner names and
   the adapters' fixed operation names; never identifiers.
 """
@@ -31,6 +42,7 @@ Rules:
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -108,8 +120,16 @@ class StoreCollector(Collector):
         settle_seconds: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
         dead_after_seconds: float = 10.0,
+        cache_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._state = threading.Lock()  # guards the snapshot and the refresher flag
+        self._snapshot: tuple[float, list[Any]] | None = None  # (computed at, families)
+        self._refreshing = False
+        self._first_lock = threading.Lock()
         self._dead_after = timedelta(seconds=dead_after_seconds)
         self._settle = timedelta(seconds=settle_seconds)
         self._clock = clock
@@ -122,21 +142,60 @@ class StoreCollector(Collector):
         return []  # names vary with the data; nothing to check at registration
 
     def collect(self) -> Iterator[Any]:
-        with self._lock:
-            try:
-                families = self._families()
-            except Exception as error:  # noqa: BLE001 - a scrape must answer
-                self._errors += 1
-                log.warning(
-                    "store metrics unavailable", error=type(error).__name__, detail=str(error)[:200]
-                )
-                families = []
+        families = self._compute() if self._cache_seconds <= 0 else self._cached()
         yield from families
         errors = CounterMetricFamily(
             "tthc_store_scrape_errors", "Scrapes whose store queries failed (this process)."
         )
         errors.add_metric([], self._errors)
         yield errors
+
+    def _compute(self) -> list[Any]:
+        """One set of store queries (serialised: the event totals are stateful)."""
+        with self._lock:
+            try:
+                return self._families()
+            except Exception as error:  # noqa: BLE001 - a scrape must answer
+                self._errors += 1
+                log.warning(
+                    "store metrics unavailable", error=type(error).__name__, detail=str(error)[:200]
+                )
+                return []
+
+    def _cached(self) -> list[Any]:
+        """The last figures; a stale snapshot is refreshed in the background (module rules)."""
+        with self._state:
+            snapshot = self._snapshot
+            stale = snapshot is None or self._monotonic() - snapshot[0] >= self._cache_seconds
+            start_refresh = snapshot is not None and stale and not self._refreshing
+            if start_refresh:
+                self._refreshing = True
+        if snapshot is None:
+            return self._first()
+        if start_refresh:
+            threading.Thread(target=self._refresh, name="store-metrics", daemon=True).start()
+        return snapshot[1]
+
+    def _first(self) -> list[Any]:
+        """The first figures, computed here; concurrent first scrapes share them."""
+        with self._first_lock:  # a second first scrape waits for the first's figures
+            with self._state:
+                snapshot = self._snapshot
+            if snapshot is not None:
+                return snapshot[1]
+            families = self._compute()
+            with self._state:
+                self._snapshot = (self._monotonic(), families)
+            return families
+
+    def _refresh(self) -> None:
+        try:
+            families = self._compute()
+            with self._state:
+                self._snapshot = (self._monotonic(), families)
+        finally:
+            with self._state:
+                self._refreshing = False
 
     # -- queries ----------------------------------------------------------------------
 
@@ -246,10 +305,14 @@ class StoreCollector(Collector):
 
 
 def register_store_metrics(
-    registry: CollectorRegistry, engine: Engine, *, settle_seconds: float = 60.0
+    registry: CollectorRegistry,
+    engine: Engine,
+    *,
+    settle_seconds: float = 60.0,
+    cache_seconds: float = 5.0,
 ) -> StoreCollector:
     """Register a :class:`StoreCollector` on ``registry`` (once per registry)."""
-    collector = StoreCollector(engine, settle_seconds=settle_seconds)
+    collector = StoreCollector(engine, settle_seconds=settle_seconds, cache_seconds=cache_seconds)
     registry.register(collector)
     return collector
 
@@ -259,7 +322,8 @@ def start_metrics_server(
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread.
 
-    For processes without the API (``worker``). Stop with ``server.shutdown()`` then
+    The internal listener of every process (``worker``; ``serve`` and ``run`` on
+    ``http.metrics_port``), apart from the API's port. Stop with ``server.shutdown()`` then
     ``server.server_close()``.
     """
     server, thread = start_http_server(port, addr=host, registry=registry)

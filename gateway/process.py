@@ -5,6 +5,9 @@ Rules:
   jobs; ``run`` all of them (and the mocks when ``mocks.enabled``). Any number of each
   can run side by side on RabbitMQ + PostgreSQL: nothing in one process's memory is
   needed by another.
+- The API process serves ``/metrics`` on its internal listener (``http.metrics_port``),
+  started with the API server and stopped with it, never on the API's port unless
+  ``http.metrics_on_api`` is ``ops``; Swagger UI only with ``http.swagger_ui``.
 - SIGTERM/SIGINT set one stop event: consumers finish the batch in hand and leave the
   rest unacknowledged (delivered again), the relay stops between batches, the API
   server shuts down gracefully, the evidence chain is checkpointed on close.
@@ -20,6 +23,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -27,13 +31,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import uvicorn
 
 from gateway.bootstrap import Gateway, mock_settings
 from gateway.flows.acceptor import acceptance_evidence
 from gateway.flows.delivery import city_handlers, portal_handlers
-from gateway.flows.portal_push import PortalPushVerifier
 from gateway.logging import get_logger
 from gateway.messaging.embedded import EmbeddedTransport
 from gateway.messaging.liveness import Liveness
@@ -41,8 +45,8 @@ from gateway.messaging.port import ALL_TYPES
 from gateway.messaging.relay import OutboxRelay
 from gateway.messaging.store_gate import consume_through_outages
 from gateway.messaging.worker import Worker
+from gateway.metrics import start_metrics_server
 from gateway.ops.reconcile import reconcile_job
-from gateway.store.idempotency import IdempotencyStore
 from gateway.store.ledger import Ledger
 from gateway.store.outage import OutageLog, describe, is_store_unavailable, ping
 from gateway.store.workers import WorkerRegistry, new_worker_id
@@ -62,7 +66,7 @@ def periodic_jobs(gateway: Gateway) -> list[Job]:
     settings = gateway.settings
     jobs = [
         Job("evidence-checkpoint", 5.0, gateway.evidence.maybe_checkpoint),
-        Job("idempotency-purge", 3600.0, IdempotencyStore(gateway.engine).purge_expired),
+        Job("idempotency-purge", 3600.0, gateway.idempotency.purge_expired),
         Job("worker-registry-purge", 3600.0, WorkerRegistry(gateway.engine).purge),
         Job(
             "parked-reconcile",
@@ -70,11 +74,8 @@ def periodic_jobs(gateway: Gateway) -> list[Job]:
             partial(reconcile_job, gateway.store, gateway.transport, gateway.verifier),
         ),
     ]
-    secret = settings.callbacks.portal_secret.get_secret_value()
-    if secret:
-        jobs.append(
-            Job("portal-nonce-purge", 600.0, PortalPushVerifier(gateway.engine, secret).purge)
-        )
+    if gateway.portal_push is not None:
+        jobs.append(Job("portal-nonce-purge", 600.0, gateway.portal_push.purge))
     if settings.adapters.payment.url:
         jobs.append(
             Job(
@@ -227,13 +228,54 @@ def start_mocks(gateway: Gateway) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
-def api_server(gateway: Gateway) -> uvicorn.Server:
+class ApiServer(uvicorn.Server):
+    """The API's uvicorn server, with the process's internal ``/metrics`` listener
+    (``http.metrics_host``:``http.metrics_port``) started before it and stopped after."""
+
+    def __init__(self, config: uvicorn.Config, registry: Any, host: str, port: int) -> None:
+        super().__init__(config)
+        self._metrics_at = (registry, host, port)
+        self.metrics_server: WSGIServer | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        registry, host, port = self._metrics_at
+        if port and self.metrics_server is None:
+            try:
+                self.metrics_server, _ = start_metrics_server(registry, host, port)
+            except OSError as error:  # e.g. a second serve on this host: the API still runs
+                log.warning(
+                    "metrics listener not started; give each process its own"
+                    " http.metrics_port (TTHC_HTTP__METRICS_PORT)",
+                    host=host,
+                    port=port,
+                    error=type(error).__name__,
+                )
+        await super().startup(sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if self.metrics_server is not None:
+                self.metrics_server.shutdown()
+                self.metrics_server.server_close()
+                self.metrics_server = None
+
+
+def api_server(gateway: Gateway) -> ApiServer:
+    """The API on ``http.host``:``http.port``: Swagger UI only when ``http.swagger_ui``;
+    ``/metrics`` on the internal listener, and on the API's port only behind the ops
+    scope when ``http.metrics_on_api`` is ``ops``."""
     from gateway.api.app import create_app
 
-    settings = gateway.settings
+    http = gateway.settings.http
     app = create_app(
         gateway.api_services(),
-        validate_responses=settings.http.validate_responses,
-        swagger_ui=True,
+        validate_responses=http.validate_responses,
+        swagger_ui=http.swagger_ui,
+        metrics_access=http.metrics_on_api,
     )
-    return uvicorn_server(app, settings.http.host, settings.http.port)
+    config = uvicorn.Config(
+        app, host=http.host, port=http.port, log_config=None, access_log=False, lifespan="on"
+    )
+    return ApiServer(config, gateway.metrics, http.metrics_host, http.metrics_port)

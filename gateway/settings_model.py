@@ -28,6 +28,7 @@ DEMO_SECRETS = frozenset(
         "demo-portal-password",
         "demo-payment-secret",
         "demo-population-secret",
+        "demo-population-api-key",
         "demo-portal-callback-secret",
         "demo-lgsp-secret",
         "dHRoYy1kZW1vLWV2aWRlbmNlLWtleS1OT1RTRUNSRVQ=",
@@ -47,6 +48,20 @@ class HttpSettings(Section):
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(1_048_576, ge=1024)
     validate_responses: bool = False
+    swagger_ui: bool = False  # /ui (the OpenAPI console): on in the demo only
+    # /metrics of serve/run on its own internal listener (0: none); never the API's port
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9107, ge=0, le=65535)
+    # /metrics on the API's port too: off, or behind an API key with the ops scope
+    metrics_on_api: Literal["off", "ops"] = "off"
+    # the store's figures are computed at most once per this many seconds, off the scrape
+    metrics_cache_seconds: float = Field(5, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _metrics_port_apart(self) -> HttpSettings:
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port (metrics are internal)")
+        return self
 
 
 class DatabaseSettings(Section):

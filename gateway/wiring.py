@@ -23,11 +23,9 @@ from gateway.flows.api_ports import (
     PaymentService,
     ProcedureService,
 )
-from gateway.flows.portal_push import PortalPushVerifier
 from gateway.metrics import register_store_metrics
 from gateway.ops.context import OpsContext
 from gateway.ops.message_port import OpsMessagePort
-from gateway.store.idempotency import IdempotencyStore
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
@@ -74,15 +72,16 @@ def api_services(gateway: Gateway) -> ApiServices:
     ops = OpsContext.build(
         gateway.engine, gateway.transport, gateway.keystore, evidence_key=gateway.evidence_key
     )
-    portal_secret = settings.callbacks.portal_secret.get_secret_value()
-    register_store_metrics(gateway.metrics, gateway.engine)  # once per process (one API)
+    register_store_metrics(  # once per process (one API)
+        gateway.metrics, gateway.engine, cache_seconds=settings.http.metrics_cache_seconds
+    )
     return ApiServices(
         api_keys=[ApiKey.from_config(entry) for entry in settings.api.keys],
         max_body_bytes=settings.http.max_body_bytes,
         metrics_registry=gateway.metrics,
         readiness_checks=readiness_checks(gateway),
         jwks_provider=gateway.keystore.public_jwks,
-        portal_push=PortalPushVerifier(gateway.engine, portal_secret) if portal_secret else None,
+        portal_push=gateway.portal_push,
         payment_callback_allowlist=tuple(settings.adapters.payment.callback_allowlist),
         dossiers=DossierService(gateway.dossiers, gateway.portal),
         procedures=ProcedureService(gateway.portal),
@@ -91,6 +90,6 @@ def api_services(gateway: Gateway) -> ApiServices:
         documents=gateway.documents,
         messages=OpsMessagePort(ops),
         callbacks=CallbackService(gateway.dossiers, gateway.payments),
-        idempotency=IdempotencyStore(gateway.engine),
+        idempotency=gateway.idempotency,
         root=gateway,
     )

@@ -79,10 +79,18 @@ class PaymentClient:
     def breaker(self) -> CircuitBreaker:
         return self.http.breaker
 
-    def init(self, request: PaymentRequest, context: CallContext = NO_CONTEXT) -> InitResult:
-        """INIT: a new transaction with a fresh ``MaThamChieu``; the checkout URL."""
+    def init(
+        self,
+        request: PaymentRequest,
+        context: CallContext = NO_CONTEXT,
+        *,
+        reference: str | None = None,
+    ) -> InitResult:
+        """INIT: a new transaction with a fresh ``MaThamChieu`` (or ``reference``, one the
+        caller derived and keeps unique); the checkout URL."""
         at = self._references.next(self._clock())
-        reference = wire.derive_reference(request.dossier_code, at)
+        if reference is None:
+            reference = wire.derive_reference(request.dossier_code, at)
         message = wire.init_message(
             request,
             partner_code=self.config.partner_code,

@@ -6,13 +6,18 @@ Rules:
 - Strict request validation always (unknown query parameters refused, bodies closed by
   the contract); response validation is switchable (on in tests).
 - One app, one :class:`ApiRuntime`; nothing is kept in module globals.
+- Swagger UI (``/ui``) is served only when asked (``http.swagger_ui``: the demo).
+- ``GET /metrics`` on the API's port (``metrics_access``): ``public`` as the contract
+  writes it (the library default, for tests), ``ops`` behind an API key with the ``ops``
+  scope, ``off`` not served (404). The processes pass ``http.metrics_on_api`` (default
+  ``off``) and serve the metrics on their internal listener (:mod:`gateway.process`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import connexion
 from connexion.middleware import MiddlewarePosition
@@ -28,9 +33,19 @@ from gateway.api.services import ApiServices
 from gateway.api.spec import SPEC_PATH, load_served_spec, load_spec
 from gateway.api.validation import validator_map
 
-__all__ = ["HTTP_METHODS", "SPEC_PATH", "create_app", "load_spec", "operation_scopes"]
+__all__ = [
+    "HTTP_METHODS",
+    "SPEC_PATH",
+    "MetricsAccess",
+    "create_app",
+    "load_spec",
+    "operation_scopes",
+    "with_metrics_access",
+]
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+METRICS_PATH = "/metrics"
+MetricsAccess = Literal["public", "ops", "off"]
 
 
 def operation_scopes(spec: Mapping[str, Any]) -> dict[str, frozenset[str]]:
@@ -44,15 +59,30 @@ def operation_scopes(spec: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     return scopes
 
 
+def with_metrics_access(spec: dict[str, Any], access: MetricsAccess) -> dict[str, Any]:
+    """``spec`` with ``GET /metrics`` served as ``access`` says (see the module rules)."""
+    if access == "public" or METRICS_PATH not in spec["paths"]:
+        return spec
+    paths = dict(spec["paths"])
+    if access == "off":
+        del paths[METRICS_PATH]
+    else:
+        item = dict(paths[METRICS_PATH])
+        item["get"] = item["get"] | {"security": [{"ApiKey": []}], "x-scopes": ["ops"]}
+        paths[METRICS_PATH] = item
+    return spec | {"paths": paths}
+
+
 def create_app(
     services: ApiServices,
     *,
     validate_responses: bool = False,
     spec_path: Path = SPEC_PATH,
     swagger_ui: bool = False,
+    metrics_access: MetricsAccess = "public",
 ) -> connexion.AsyncApp:
     """The gateway's HTTP API, wired to ``services``."""
-    spec = load_served_spec(spec_path)
+    spec = with_metrics_access(load_served_spec(spec_path), metrics_access)
     runtime = ApiRuntime(
         services=services,
         operation_scopes=operation_scopes(spec),

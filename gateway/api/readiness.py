@@ -2,12 +2,14 @@
 
 Rules:
 - A check passes when its probe returns, fails when it raises or runs out of time; the
-  detail says which (a probe's returned text, e.g. ``circuit open``, or the exception
-  type and a short message; never a secret: probes must not put credentials in them).
-  A database error never shows its message (it names hosts, ports, users): the store
-  unavailable reads ``store unavailable (OperationalError)``, any other database error
-  only its type. Nothing is cached across a failure longer than ``cache_seconds``, so a
-  database back up reads ``ok`` again at the next evaluation.
+  detail says which: a probe's returned text (e.g. ``circuit open``; probes must not put
+  credentials in it), ``timed out after N s``, or the exception's TYPE only. No
+  exception's message is ever shown, whichever probe raised it: a database's, a
+  broker client's or a socket's message names hosts, ports, users or vhosts (and a
+  broker URL carries its password). The store unavailable reads ``store unavailable
+  (OperationalError)``; anything else its type, e.g. ``AMQPConnectionError``. Nothing is
+  cached across a failure longer than ``cache_seconds``, so a database back up reads
+  ``ok`` again at the next evaluation.
 - Async probes are awaited; sync probes run in a worker thread (a hung sync probe keeps
   its thread until it returns, but the answer does not wait for it).
 - Results are cached for ``cache_seconds`` so a load balancer polling every instance
@@ -19,13 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import psycopg
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.services import ReadinessCheck
@@ -52,9 +51,7 @@ def failure_detail(error: BaseException) -> str:
     """What a failed check says about ``error`` (see the module rules)."""
     if is_store_unavailable(error):
         return f"store unavailable ({type(error).__name__})"
-    if isinstance(error, SQLAlchemyError | psycopg.Error | sqlite3.Error):
-        return type(error).__name__
-    return f"{type(error).__name__}: {str(error)[:200]}"
+    return type(error).__name__
 
 
 async def run_check(check: ReadinessCheck) -> CheckResult:

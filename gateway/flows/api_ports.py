@@ -113,7 +113,10 @@ class PaymentService:
 
     def create(self, request: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:
         return self._flows.create(
-            request, caller=ctx.caller or "unknown", correlation_id=ctx.correlation_id
+            request,
+            caller=ctx.caller or "unknown",
+            correlation_id=ctx.correlation_id,
+            idempotency_key=ctx.idempotency_key,
         )
 
     def status(self, reference: str, ctx: ApiContext) -> dict[str, Any]:

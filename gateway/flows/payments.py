@@ -11,10 +11,22 @@ Rules:
 - Reconciliation path (``adapters.payment.reconcile``) marks, then emits; a paid row
   left without an event is announced by :meth:`PaymentFlows.reconcile`'s recovery step.
 - The callback is always answered in the platform's ``MaLoi`` form, signed.
+- INIT at most once per caller and ``Idempotency-Key``: with a key, ``MaThamChieu`` is
+  bound to it (:func:`keyed_reference`: the dossier code's alphanumerics + ``K`` + 16 hex
+  of SHA-256 over caller and key, as long as the timed reference), so a retry whose
+  first answer was lost (the idempotency record not saved, the process gone before the
+  answer) finds the payment it created in the ledger and answers it again, with no
+  second INIT and no second checkout link. Should the ledger row itself be missing (the
+  row's write failed after INIT), the retry's INIT carries the same reference and the
+  platform refuses it as a duplicate (``MaLoi`` 04): a 409, never a second link. The
+  same key for another dossier is another reference; for the same dossier with another
+  amount, a 409. Without a key each call is a new transaction (a timed reference).
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,15 +44,30 @@ from adapters.payment.records import (
     PaymentRequest,
     PaymentState,
 )
-from gateway.domain.errors import InvalidInput, NotFound
+from adapters.payment.wire import PaymentRefused, wire_time
+from gateway.domain.errors import Conflict, InvalidInput, NotFound
 from gateway.domain.messages import MessageType
 from gateway.flows.acceptor import Acceptor, derived_message_id
-from gateway.flows.payment_ledger import SqlPaymentLedger
+from gateway.flows.payment_ledger import PaymentRow, SqlPaymentLedger
 from gateway.logging import get_logger
 from gateway.store.db import utcnow
 
 log = get_logger(__name__)
 TRANGTHAI = {PaymentState.PAID: 1, PaymentState.PENDING: 3, PaymentState.FAILED: 4}
+
+
+_NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
+#: ``MaLoi`` of an INIT whose ``MaThamChieu`` was already used
+DUPLICATE_REFERENCE = "04"
+
+
+def keyed_reference(dossier_code: str, caller: str, idempotency_key: str) -> str:
+    """``MaThamChieu`` bound to (caller, Idempotency-Key) for ``dossier_code``."""
+    digest = hashlib.sha256(f"{caller}\n{idempotency_key}".encode()).hexdigest()
+    reference = _NON_ALNUM.sub("", dossier_code) + "K" + digest[:16].upper()
+    if len(reference) > 50:
+        raise InvalidInput("MaThamChieu would exceed 50 characters", field="MaHoSo")
+    return reference
 
 
 @dataclass(frozen=True)
@@ -130,11 +157,33 @@ class PaymentFlows:
         self._clock = clock
 
     def create(
-        self, body: Mapping[str, Any], *, caller: str, correlation_id: str
+        self,
+        body: Mapping[str, Any],
+        *,
+        caller: str,
+        correlation_id: str,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """INIT, recorded in the ledger; with a key, at most once (see the module rules)."""
         request = payment_request(body, self._beneficiary)
         context = CallContext(correlation_id=correlation_id, dossier_code=request.dossier_code)
-        result = self._client.init(request, context)
+        if idempotency_key is None:
+            result = self._client.init(request, context)
+        else:
+            reference = keyed_reference(request.dossier_code, caller, idempotency_key)
+            existing = self.ledger.get(reference)
+            if existing is not None:
+                return self._created_before(existing, request.amount)
+            try:
+                result = self._client.init(request, context, reference=reference)
+            except PaymentRefused as refused:
+                if refused.platform_code != DUPLICATE_REFERENCE:
+                    raise
+                raise Conflict(
+                    f"payment {reference}: the platform already holds a transaction for this "
+                    "Idempotency-Key but its answer was not recorded here; no second one "
+                    "was created (an operator can reconcile it)"
+                ) from None
         self.ledger.record_init(
             reference=result.reference,
             dossier_code=request.dossier_code,
@@ -143,12 +192,31 @@ class PaymentFlows:
             payment_url=result.checkout_url,
             caller=caller,
         )
+        log.info("payment created", reference=result.reference, keyed=idempotency_key is not None)
         return {
             "MaThamChieu": result.reference,
             "UrlThanhToan": result.checkout_url,
             "MaHoSo": request.dossier_code,
             "SoTien": request.amount,
             "ThoiGianGD": result.sent_at,
+        }
+
+    @staticmethod
+    def _created_before(row: PaymentRow, amount: int) -> dict[str, Any]:
+        """The answer of a payment this caller's key already created (no second INIT);
+        ``ThoiGianGD`` is when it was recorded (the INIT's own time, within a second)."""
+        if row.amount != amount:
+            raise Conflict(
+                f"payment {row.reference}: this Idempotency-Key already created a payment "
+                f"of {row.amount} VND for dossier {row.dossier_code}"
+            )
+        log.info("payment answered again", reference=row.reference)
+        return {
+            "MaThamChieu": row.reference,
+            "UrlThanhToan": row.payment_url,
+            "MaHoSo": row.dossier_code,
+            "SoTien": row.amount,
+            "ThoiGianGD": wire_time(row.created_at),
         }
 
     def _known(self, reference: str) -> Any:
