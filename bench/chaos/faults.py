@@ -94,6 +94,20 @@ def worker_kill(ctx: FaultContext) -> Window:
     return _kill_in_turn(ctx, ("worker-1", "worker-2"), "worker processes")
 
 
+def worker_kill_once(ctx: FaultContext) -> Window:
+    """The issue's scenario: a worker SIGKILLed once, a quarter of the way into the load
+    (after about 50 of 200 dossiers), and a new worker started in its place."""
+    window = Window(started=ctx.begin())
+    time.sleep(ctx.fault_seconds / 4)
+    ctx.stack.procs["worker-1"].kill()
+    ctx.stack.procs["worker-1"].start()
+    ctx.stack.wait_ready("worker-1", 60)
+    window.ended = time.monotonic()
+    window.notes.append("worker-1 SIGKILLed once, a quarter of the way in; a new one started")
+    time.sleep(max(0.0, window.started + ctx.fault_seconds - time.monotonic()))
+    return window
+
+
 def serve_kill(ctx: FaultContext) -> Window:
     return _kill_in_turn(ctx, ("serve-1", "serve-2"), "serve processes")
 

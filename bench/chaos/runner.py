@@ -41,6 +41,7 @@ class Case:
 CASES: dict[str, Case] = {
     "0": Case("0", "no fault (baseline: checks the harness)", lambda ctx: _no_fault(ctx)),
     "1": Case("1", "worker SIGKILLed every few seconds", faults.worker_kill),
+    "1s": Case("1s", "the issue's scenario: a worker SIGKILLed once", faults.worker_kill_once),
     "2": Case("2", "serve SIGKILLed while accepting", faults.serve_kill),
     "3": Case("3", "crash between commit and publish", faults.commit_publish_crash),
     "4": Case("4", "RabbitMQ restarted mid-stream", faults.rabbitmq_restart, "rabbitmq"),

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(280)
-@pytest.mark.parametrize("case_id", ["1", "3", "4", "6a", "6b"])
+@pytest.mark.parametrize("case_id", ["1s", "1", "3", "4", "6a", "6b"])
 def test_nothing_lost_duplicated_as_new_or_parked(
     case_id: str, postgres_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
