@@ -4,7 +4,8 @@ Rules (reference section 5, ``contracts/warehouse/openapi.yaml``):
 - Requests are built from records and checked against the contract's request schema;
   a violation raises ``InvalidInput`` naming the field (by path, never the value).
 - Answers: ``errorCode`` 0 is success; 99 is ``UpstreamUnavailable`` (transient); 1, 2, 3
-  and 4 are :class:`WarehouseRefused` (``UpstreamRejected`` carrying ``error_code``); a
+  and 4 are :class:`WarehouseRefused` (``UpstreamRejected`` carrying ``error_code``),
+  2 ("not found") as :class:`WarehouseNotFound`, answered to the caller as ``404``; a
   body that breaks the contract is ``UpstreamMalformed``. No match is an empty list.
 - ``GetGiayToByUrl`` answers the file as a JSON string in standard base64: decoded
   strictly and refused past ``max_file_bytes`` (checked on the encoded length first, so
@@ -52,6 +53,13 @@ class WarehouseRefused(UpstreamRejected):
         self.error_code = error_code
 
 
+class WarehouseNotFound(WarehouseRefused):
+    """``errorCode`` 2: the warehouse holds no such document; the caller's ``404``."""
+
+    status = 404
+    code = "not_found"
+
+
 def _check(pointer: str, message: dict[str, Any], operation: str) -> None:
     errors = violations(validator(CONTRACT, pointer), message)
     if errors:
@@ -87,7 +95,7 @@ def fetch_request(agency_code: str, path: str) -> dict[str, Any]:
 def _json(body: bytes, operation: str) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: too deep
         raise UpstreamMalformed(PARTNER, f"{operation}: answer is not JSON") from None
 
 
@@ -97,6 +105,8 @@ def _refusal(data: dict[str, Any], operation: str) -> None:
         return
     if code == 99:
         raise UpstreamUnavailable(PARTNER, f"{operation}: warehouse system error (errorCode 99)")
+    if code == 2:
+        raise WarehouseNotFound(operation, code, str(data.get("message", "")))
     raise WarehouseRefused(operation, code, str(data.get("message", "")))
 
 

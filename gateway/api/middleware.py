@@ -11,6 +11,8 @@ Rules (pure ASGI, no BaseHTTPMiddleware, so context variables flow to the handle
   replayed to the app.
 - Metrics: one observation per request, labelled with the routed operation.
 - Errors raised here are answered here as problems (connexion's handlers sit inside).
+- Nothing is parsed here: a JSON body is parsed once, inside connexion's body validator,
+  by :func:`gateway.api.json_guard.parse_guarded` (depth, text and number rules).
 """
 
 from __future__ import annotations

@@ -138,6 +138,18 @@ class PortalPushVerifier(Protocol):
         """
         ...
 
+    def check(self, headers: Mapping[str, str], body: bytes) -> str:
+        """As :meth:`verify`, recording nothing (the nonce is spent once the body is valid)."""
+        ...
+
+    def spend(self, nonce: str) -> None:
+        """Record the nonce as used (``SignatureInvalid`` ``nonce_reused`` if it was)."""
+        ...
+
+    def release(self, nonce: str) -> None:
+        """Forget a spent nonce: its push was not accepted."""
+        ...
+
 
 class IdempotencyOutcome(Protocol):
     """What :class:`IdempotencyPort` answers (``gateway.store.idempotency.IdempotencyResult``)."""

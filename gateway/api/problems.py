@@ -69,7 +69,13 @@ def problem_body(
 
 
 def encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """UTF-8 JSON; text that is not Unicode (a lone surrogate in a path or a property
+    name) is sent escaped rather than failing the answer."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 # ---- value-free descriptions of JSON Schema errors -------------------------------------

@@ -8,7 +8,8 @@ Rules:
   them is ``403``, naming the scopes needed, never the key's own.
 - ``PortalPush``: the :class:`PortalPushVerifier` port checks signature, timestamp and
   nonce over the raw body buffered (byte-exact) by the outer middleware; it may use the
-  database, so it runs in a worker thread.
+  database, so it runs in a worker thread. It only checks the nonce: the handler spends
+  it once the body is valid (``gateway.api.handlers.callbacks``).
 - The token info handed to handlers is ``{"caller": name, "uid": name, "scopes": [...]}``.
 """
 
@@ -82,5 +83,5 @@ async def portal_push_info(signature: str, request: Any = None) -> Mapping[str, 
     if not isinstance(request, ConnexionRequest):
         raise SignatureInvalid("missing_header", "The portal push cannot be authenticated.")
     headers = {name: request.headers.get(name, "") for name in PORTAL_PUSH_HEADERS}
-    await run_in_threadpool(verifier.verify, headers, raw_body(request))
+    await run_in_threadpool(verifier.check, headers, raw_body(request))
     return {"caller": "portal", "uid": "portal", "scopes": []}

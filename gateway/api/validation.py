@@ -6,6 +6,9 @@ Rules:
 - Field names: ``body.DinhDanhCHS[0].SoDinhDanh``, ``query.limit``, ``path.dossierCode``,
   ``header.X-Portal-Nonce``. Messages never echo values (see :func:`problems.describe`).
 - Nothing is logged here: a body may carry personal data.
+- Every JSON body is parsed by :func:`gateway.api.json_guard.parse_guarded` (nesting
+  depth checked before parsing; lone surrogates, control characters, out-of-range and
+  non-finite numbers refused after), so no body reaches jsonschema or a handler without it.
 - Bodies take a compiled fast path first (:mod:`gateway.api.fast_validation`);
   jsonschema stays the authority: when the fast check refuses, or fails in any way, the
   jsonschema report decides, so the verdict and the ``errors[]`` are jsonschema's.
@@ -13,7 +16,6 @@ Rules:
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Sequence
 from functools import partial
 from typing import Any
@@ -28,6 +30,7 @@ from jsonschema import Draft4Validator
 from starlette.types import Scope
 
 from gateway.api.fast_validation import Cache, built_once, fast_accepts
+from gateway.api.json_guard import JsonRefused, parse_guarded
 from gateway.api.problems import FieldError, field_errors
 from gateway.domain.errors import InvalidInput
 
@@ -63,22 +66,9 @@ class FieldReportingBodyValidator(JSONRequestBodyValidator):  # type: ignore[mis
         if not raw:
             return None
         try:
-            return json.loads(raw.decode(self._encoding))
-        except UnicodeDecodeError:
-            raise RequestInvalid(
-                "The request body is not valid text.",
-                [FieldError("body", f"is not valid {self._encoding}")],
-            ) from None
-        except json.JSONDecodeError as error:
-            raise RequestInvalid(
-                "The request body is not valid JSON.",
-                [
-                    FieldError(
-                        "body",
-                        f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})",
-                    )
-                ],
-            ) from None
+            return parse_guarded(raw, self._encoding)
+        except JsonRefused as refused:
+            raise RequestInvalid(refused.detail, refused.errors) from None
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None and not self._nullable:

@@ -6,9 +6,17 @@ Headers ``X-Portal-Timestamp`` (epoch seconds), ``X-Portal-Nonce`` (unique per p
 
 Refused, each with its own reason: a missing or malformed header, a timestamp more than
 the window (300 s) away from now, a bad signature (compared in constant time), a nonce
-already seen within the window. The nonce is recorded only after the signature checks,
-so a forger cannot burn a real nonce; nonces live in the database so every ``serve``
-process shares them.
+already seen within the window. Nonces live in the database so every ``serve`` process
+shares them.
+
+Spending the nonce: :meth:`PortalPushVerifier.check` authenticates without recording
+anything (the API's security layer calls it before the body is validated);
+:meth:`~PortalPushVerifier.spend` records the nonce once the body is valid, just before
+the push is accepted, and :meth:`~PortalPushVerifier.release` forgets it again when the
+acceptance fails. So a forger cannot burn a real nonce, and the portal's retry of a push
+answered ``400`` (invalid body) or ``5xx`` is not refused as a replay; a retry of an
+accepted push is (and would answer the same message id anyway). :meth:`verify` is
+``check`` then ``spend``.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -35,6 +43,10 @@ def portal_signature(secret: str, timestamp: str, nonce: str, body: bytes) -> st
     """The signature the portal computes (also used by tests and the mocks' docs)."""
     message = timestamp.encode() + b"." + nonce.encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _reused() -> SignatureInvalid:
+    return SignatureInvalid("nonce_reused", "X-Portal-Nonce was already used within the window")
 
 
 class PortalPushVerifier:
@@ -54,7 +66,16 @@ class PortalPushVerifier:
         self._clock = clock
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> str:
-        """Check one push; returns the nonce. Raises :class:`SignatureInvalid`."""
+        """:meth:`check` then :meth:`spend`; returns the nonce."""
+        nonce = self.check(headers, body)
+        self.spend(nonce)
+        return nonce
+
+    def check(self, headers: Mapping[str, str], body: bytes) -> str:
+        """Authenticate one push, recording nothing; returns the nonce.
+
+        Raises :class:`SignatureInvalid`, ``nonce_reused`` for a nonce already spent.
+        """
         lowered = {k.lower(): v for k, v in headers.items()}
         timestamp = lowered.get("x-portal-timestamp", "")
         nonce = lowered.get("x-portal-nonce", "")
@@ -81,17 +102,30 @@ class PortalPushVerifier:
         expected = portal_signature(self._secret, timestamp, nonce, body)
         if not hmac.compare_digest(expected, signature):
             raise SignatureInvalid("bad_signature", "X-Portal-Signature does not match the body")
-        self._remember(nonce, now)
+        if self._seen(nonce):
+            raise _reused()
         return nonce
 
-    def _remember(self, nonce: str, now: datetime) -> None:
+    def _seen(self, nonce: str) -> bool:
+        with self._engine.connect() as connection:
+            found = connection.execute(
+                select(portal_nonces.c.nonce).where(portal_nonces.c.nonce == nonce)
+            ).first()
+        return found is not None
+
+    def spend(self, nonce: str) -> None:
+        """Record ``nonce`` as used; ``nonce_reused`` if another request spent it first."""
+        now = self._clock()
         try:
             with write_tx(self._engine) as connection:
                 connection.execute(portal_nonces.insert().values(nonce=nonce, seen_at=now))
         except IntegrityError:
-            raise SignatureInvalid(
-                "nonce_reused", "X-Portal-Nonce was already used within the window"
-            ) from None
+            raise _reused() from None
+
+    def release(self, nonce: str) -> None:
+        """Forget ``nonce``: the push it came with was not accepted, the portal may retry."""
+        with write_tx(self._engine) as connection:
+            connection.execute(delete(portal_nonces).where(portal_nonces.c.nonce == nonce))
 
     def purge(self) -> int:
         """Forget nonces older than twice the window (their timestamps are refused anyway)."""

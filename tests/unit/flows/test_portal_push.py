@@ -90,3 +90,16 @@ def test_purge_forgets_old_nonces(stack: LocalStack) -> None:
     verifier.verify(headers(nonce="nonce-old"), BODY)
     clock[0] = NOW + timedelta(seconds=601)
     assert verifier.purge() == 1
+
+
+def test_check_records_nothing_spend_does_and_release_forgets(
+    verifier: PortalPushVerifier,
+) -> None:
+    assert verifier.check(headers(nonce="nonce-check"), BODY) == "nonce-check"
+    assert verifier.check(headers(nonce="nonce-check"), BODY) == "nonce-check"  # not spent
+    verifier.spend("nonce-check")
+    assert reason(verifier, headers(nonce="nonce-check")) == "nonce_reused"
+    with pytest.raises(SignatureInvalid):
+        verifier.spend("nonce-check")  # a concurrent request spent it first
+    verifier.release("nonce-check")
+    assert verifier.check(headers(nonce="nonce-check"), BODY) == "nonce-check"
