@@ -60,7 +60,7 @@ def verify_confirmation(
     """The verdict on one confirm callback body (see the module rules)."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return ConfirmationCheck(MerchantCode.OTHER, "confirm body is not JSON")
     if not isinstance(data, dict):
         return ConfirmationCheck(MerchantCode.OTHER, "confirm body is not a JSON object")

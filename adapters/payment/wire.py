@@ -227,7 +227,7 @@ def query_message(
 def _answer(body: bytes, operation: str, pointer: str) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise UpstreamMalformed(PARTNER, f"{operation}: answer is not JSON") from None
     if not isinstance(data, dict):
         raise UpstreamMalformed(PARTNER, f"{operation}: answer is not a JSON object")

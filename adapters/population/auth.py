@@ -117,7 +117,7 @@ class TokenProvider:
         )
         try:
             data = json.loads(answer.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise UpstreamMalformed("population", "token: answer is not JSON") from None
         if not isinstance(data, dict):
             raise UpstreamMalformed("population", "token: answer is not a JSON object")

@@ -140,7 +140,7 @@ class RestPortalClient(PortalService):
             return None
         try:
             return json.loads(answer.body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise UpstreamMalformed(
                 PARTNER, f"{operation}: answer is not JSON ({len(answer.body)} bytes)"
             ) from None
@@ -174,7 +174,7 @@ class RestPortalClient(PortalService):
 def _redact_session(body: bytes) -> bytes:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return body
     if isinstance(data, dict) and "session" in data:
         data["session"] = _REDACTED

@@ -350,3 +350,14 @@ def test_injected_breaker_is_used() -> None:
         and http.url("") == BASE
         and http.url("https://o.test/y") == "https://o.test/y"
     )
+
+
+def test_a_partner_answer_nested_too_deep_is_malformed_never_a_recursion_error() -> None:
+    """An adapter reading a JSON answer refuses a 200 KB [[[...]]] as malformed."""
+    from adapters.payment import wire
+    from gateway.domain.errors import UpstreamMalformed
+
+    deep = b"[" * 200_000 + b"]" * 200_000
+    with pytest.raises(UpstreamMalformed) as refused:
+        wire._answer(deep, "INIT", "/components/schemas/InitAnswer")
+    assert refused.value.partner == wire.PARTNER
