@@ -117,6 +117,7 @@ class EmbeddedTransport:
         self.dead_after = dead_after  # None: leases only (no worker registry)
         self._in_hand: set[int] = set()  # row ids claimed and not yet settled
         self._in_hand_lock = threading.Lock()
+        self._unreturned: set[int] = set()  # rows a failed batch could not give back yet
 
     def queue_for(self, type_: str) -> str:
         return f"{self.prefix}.{type_}"
@@ -184,6 +185,7 @@ class EmbeddedTransport:
         by_queue = {self.queue_for(t): t for t in types}
         queues = list(by_queue)
         while not stop.is_set():
+            self._return_pending()
             claimed = self._claim(queues, max_batch)
             if not claimed:
                 stop.wait(self.poll_interval)
@@ -293,19 +295,31 @@ class EmbeddedTransport:
         )
 
     def _return(self, rows: Sequence[Any]) -> None:
-        """Give claimed rows back (visible again in a second; still marked as delivered before)."""
+        """Give claimed rows back (visible again in a second; still marked as delivered before).
+
+        When the store is away too, the ids are kept and given back as soon as it answers
+        (:meth:`_return_pending`), instead of waiting out their lease."""
+        ids = {int(row["id"]) for row in rows} | self._unreturned
         try:
             with write_tx(self.engine) as connection:
                 connection.execute(
                     update(queue_messages)
                     .where(
-                        queue_messages.c.id.in_([row["id"] for row in rows]),
+                        queue_messages.c.id.in_(sorted(ids)),
                         queue_messages.c.lease_owner == self.consumer_id,
                     )
                     .values(visible_at=datetime.now(UTC) + timedelta(seconds=1))
                 )
+            self._unreturned = set()
         except SQLAlchemyError as error:
-            log.warning("consumer: claimed rows not returned (%s)", type(error).__name__)
+            self._unreturned = ids
+            log.warning(
+                "consumer: %d claimed rows not returned yet (%s)", len(ids), type(error).__name__
+            )
+
+    def _return_pending(self) -> None:
+        if self._unreturned:
+            self._return([])
 
     def renew(self, worker_id: str, lease: timedelta) -> None:
         """Push the visibility of the rows in hand (claimed, not yet settled) one ``lease`` ahead."""

@@ -398,10 +398,8 @@ class Worker:
         ]  # fmt: skip
         if not done or statuses is None:
             return
-        try:
-            known: Mapping[str, str] = statuses([deliveries[i].envelope.message_id for i in done])
-        except SQLAlchemyError:
-            return  # acked as a duplicate anyway; the next redelivery, if any, tries again
+        # the store away: raise, so the batch goes back and is repaired on its redelivery
+        known: Mapping[str, str] = statuses([deliveries[i].envelope.message_id for i in done])
         for index in done:
             status = known.get(deliveries[index].envelope.message_id)
             if status is not None and status not in ("delivered", "failed"):
