@@ -238,7 +238,7 @@ def cluster_node_kill(ctx: FaultContext) -> Window:
     cluster.kill(0)
     window.ended = time.monotonic()
     window.notes.append(
-        f"node {cluster.nodes[0].name} (the one in TTHC_BROKER__URL) SIGKILLed; "
+        f"node {cluster.nodes[0].name} (the first in TTHC_BROKER__URL) SIGKILLed; "
         "kept down until the counts were taken"
     )
     return window

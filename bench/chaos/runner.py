@@ -137,7 +137,9 @@ def _broker(case: Case, options: Options, work_dir: Path) -> Iterator[tuple[str,
     from bench.chaos.cluster import RabbitCluster
 
     with RabbitCluster(work_dir / "cluster") as cluster:
-        yield cluster.url(0), {"cluster": cluster}
+        # every node, as a deployment configures a cluster: the gateway fails over in order
+        nodes = ",".join(cluster.url(i) for i in range(len(cluster.nodes)))
+        yield nodes, {"cluster": cluster}
 
 
 def _restore_shared(case: Case, options: Options) -> None:
