@@ -57,6 +57,12 @@ def delivered_count(engine: Engine, ids: set[str]) -> int:
     return len(ids) - len(unhandled)
 
 
+def settled(engine: Engine, ids: set[str]) -> bool:
+    """Every message handled and recorded delivered (a repair on redelivery included)."""
+    unhandled, lost = delivery_report(engine, ids)
+    return not unhandled and not lost
+
+
 TIMELINE_LOST = (
     "handled (ledger done) but not recorded delivered: a cut between a batch's ledger "
     "completion and its timeline write was not repaired on redelivery"

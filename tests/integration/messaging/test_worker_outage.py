@@ -32,6 +32,7 @@ from tests.integration.faults import TcpProxy
 from tests.integration.messaging.store_story import (
     TIMELINE_LOST,
     delivery_report,
+    settled,
 )
 
 pytestmark = pytest.mark.integration
@@ -62,12 +63,6 @@ def prefix(amqp_url: str) -> Iterator[str]:
         rabbit.delete_topology()
     finally:
         rabbit.close()
-
-
-def settled(engine: Any, ids: set[str]) -> bool:
-    """Every message handled and recorded delivered (a repair on redelivery included)."""
-    unhandled, lost = delivery_report(engine, ids)
-    return not unhandled and not lost
 
 
 def dossier(number: int) -> bytes:

@@ -28,6 +28,7 @@ from tests.integration.messaging.store_story import (
     TIMELINE_LOST,
     delivered_count,
     delivery_report,
+    settled,
 )
 
 pytestmark = pytest.mark.integration
@@ -76,12 +77,6 @@ def gateway(
         finally:
             proxy.restore()
             built.close()
-
-
-def settled(engine: Any, ids: set[str]) -> bool:
-    """Every message handled and recorded delivered (a repair on redelivery included)."""
-    unhandled, lost = delivery_report(engine, ids)
-    return not unhandled and not lost
 
 
 def dossier(number: int) -> bytes:
