@@ -11,6 +11,10 @@ Rules of the operations:
   portal's status, then sends DongBoHoSoMC with ``isUpdating`` "True" when the portal has it.
   If the portal answers 06 (exists) / 05 (unknown) because another writer got there
   between lookup and sync, it flips ``isUpdating`` and sends once more.
+- A sync the portal's copy has moved past (the portal at 4 from a later progress step, the
+  record at 2: a redelivered or delayed sync) is *overtaken*, not illegal: its fields are
+  sent as an update at the portal's status, which is never moved backwards. A portal status
+  that does not lie ahead of the record's along legal steps is still refused.
 - ``push_progress`` checks the same way; a dossier not on the portal yet is *transient*
   (its sync may still be in another queue): ``DossierNotOnPortal`` (UpstreamUnavailable).
 - Catalogue answers (LayDanhSachTTHC, LayThuTuc) are cached ``catalogue_cache_seconds``.
@@ -40,7 +44,7 @@ from gateway.domain.errors import (
     UpstreamMalformed,
     UpstreamUnavailable,
 )
-from gateway.domain.status import DossierStatus, check_transition
+from gateway.domain.status import DossierStatus, check_transition, is_legal, reachable
 
 Endpoint = Literal["integration", "sharing"]
 PARTNER = "portal"
@@ -58,6 +62,7 @@ class SyncOutcome:
     updated: bool  # isUpdating was "True"
     previous_status: DossierStatus | None  # the portal's status before, None if new
     message: str  # the portal's own message
+    overtaken: bool = False  # the portal was past the record's status: kept, fields updated
 
 
 class PortalService(ABC):
@@ -141,7 +146,15 @@ class PortalService(ABC):
         context = _with_dossier(context, code)
         on_portal = self.find_dossier(code, context=context)
         previous = on_portal.status if on_portal is not None else None
-        translate.check_dossier_transition(previous, record.status, code)
+        overtaken = (
+            previous is not None
+            and not is_legal(previous, record.status)
+            and reachable(record.status, previous)
+        )
+        if overtaken and previous is not None:
+            item = translate.dossier_to_portal(replace(record, status=previous))
+        else:
+            translate.check_dossier_transition(previous, record.status, code)
         updating = on_portal is not None
         for attempt in (1, 2):
             answer = self._call(
@@ -158,7 +171,7 @@ class PortalService(ABC):
                 continue
             if not answer.ok:
                 raise answers.refusal(answer, "DongBoHoSoMC")
-            return SyncOutcome(code, updating, previous, answer.message)
+            return SyncOutcome(code, updating, previous, answer.message, overtaken)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def push_progress(

@@ -3,7 +3,9 @@
 Rules (reference, section 2): 1→2|3; 2→4; 4→5|6|8|9; 5→4|7|8; 6→4|9; 9→10;
 3, 7, 8 and 10 are final. Re-sending the current status (an update of other fields)
 is allowed. Anything else (backwards, a skipped step, leaving a final status) is a
-contract violation the gateway refuses before it forwards anything.
+contract violation the gateway refuses before it forwards anything. ``reachable`` says
+whether one status lies ahead of another along legal steps: a message the dossier has
+already moved past (a redelivered sync after its progress) is overtaken, not illegal.
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ TRANSITIONS: dict[DossierStatus, frozenset[DossierStatus]] = {
 def is_legal(current: DossierStatus, new: DossierStatus) -> bool:
     """True when ``current`` may become ``new`` (staying put counts as legal)."""
     return new == current or new in TRANSITIONS[current]
+
+
+def reachable(origin: DossierStatus, target: DossierStatus) -> bool:
+    """True when ``target`` lies ahead of ``origin`` along legal steps (or is ``origin``)."""
+    seen, frontier = {origin}, [origin]
+    while frontier:
+        for step in TRANSITIONS[frontier.pop()]:
+            if step not in seen:
+                seen.add(step)
+                frontier.append(step)
+    return target in seen
 
 
 def check_transition(current: DossierStatus, new: DossierStatus, *, dossier_code: str = "") -> None:

@@ -50,6 +50,7 @@ def portal_handlers(portal: PortalClient) -> dict[str, MessageHandler]:
             "previousStatus": None
             if outcome.previous_status is None
             else int(outcome.previous_status),
+            **({"overtaken": True} if outcome.overtaken else {}),
         }
 
     def progress(envelope: Envelope) -> dict[str, Any]:

@@ -37,7 +37,10 @@ def test_nothing_lost_duplicated_as_new_or_parked(
         work_dir=tmp_path,
     )
     result = run_case(case_id, options)
-    summary = f"{table([result])}\nper kind: {result.counts.by_kind}"
+    summary = (
+        f"{table([result])}\nper kind: {result.counts.by_kind}"
+        f"\nparked reasons: {result.counts.parked_reasons}\nlogs: {tmp_path}"
+    )
     assert result.verdict != "ERROR", summary
     counts = result.counts
     assert counts.accepted > 0, summary

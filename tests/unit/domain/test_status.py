@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from gateway.domain.errors import IllegalTransition, InvalidInput
-from gateway.domain.status import DossierStatus, check_transition, is_legal
+from gateway.domain.status import DossierStatus, check_transition, is_legal, reachable
 
 # Written out again from the reference (section 2), independently of the module's table.
 LEGAL = {(1, 2), (1, 3), (2, 4), (4, 5), (4, 6), (4, 8), (4, 9), (5, 4), (5, 7), (5, 8), (6, 4), (6, 9), (9, 10)}
@@ -48,3 +48,19 @@ def test_parse_accepts(raw: object) -> None:
 def test_parse_refuses(raw: object) -> None:
     with pytest.raises(InvalidInput, match="TrangThaiHoSo"):
         DossierStatus.parse(raw)
+
+
+def test_reachable_follows_legal_steps_only() -> None:
+    S = DossierStatus
+    assert reachable(S.ACCEPTED, S.IN_PROCESS) and reachable(S.ACCEPTED, S.RESULT_RETURNED)
+    assert reachable(S.SUPPLEMENT_REQUESTED, S.PROCESSED)  # 5 -> 4 -> 9
+    assert reachable(S.IN_PROCESS, S.IN_PROCESS)
+    assert not reachable(S.IN_PROCESS, S.ACCEPTED)  # backwards
+    assert not reachable(S.ACCEPTED, S.REFUSED)  # 3 only from 1
+    assert not reachable(S.RESULT_RETURNED, S.PROCESSED)  # final
+
+
+@pytest.mark.parametrize(("origin", "target"), list(itertools.product(range(1, 11), repeat=2)))
+def test_one_legal_step_is_always_reachable(origin: int, target: int) -> None:
+    if is_legal(DossierStatus(origin), DossierStatus(target)):
+        assert reachable(DossierStatus(origin), DossierStatus(target))

@@ -68,6 +68,30 @@ def test_illegal_transition_from_the_portals_status_is_refused_before_the_sync(
     assert portal.mock.store.dossiers[record.dossier_code]["TrangThaiHoSo"] == "2"
 
 
+def test_a_sync_the_portal_has_moved_past_updates_its_fields_and_keeps_the_status(
+    portal: PortalHarness,
+) -> None:
+    """A redelivered sync (status 2) after its progress step took the portal to 4."""
+    record = sample_dossier()
+    portal.client.sync_dossier(record)
+    portal.client.push_progress(sample_progress(status=DossierStatus.IN_PROCESS))
+    again = replace(record, summary="Đăng ký khai sinh cho con (bổ sung)")
+    outcome = portal.client.sync_dossier(again, context=CONTEXT)
+    assert outcome.overtaken and outcome.previous_status == DossierStatus.IN_PROCESS
+    stored = portal.mock.store.dossiers[record.dossier_code]
+    assert stored["TrangThaiHoSo"] == "4"
+    assert stored["TrichYeuHoSo"] == "Đăng ký khai sinh cho con (bổ sung)"
+    assert portal.services_called()[-1] == "DongBoHoSoMC"
+
+
+def test_a_portal_status_not_ahead_of_the_record_is_still_refused(portal: PortalHarness) -> None:
+    portal.client.sync_dossier(sample_dossier(status=DossierStatus.REFUSED))
+    with pytest.raises(IllegalTransition):
+        portal.client.sync_dossier(sample_dossier(status=DossierStatus.ACCEPTED))
+    assert portal.services_called().count("DongBoHoSoMC") == 1
+    assert portal.mock.store.dossiers[sample_dossier().dossier_code]["TrangThaiHoSo"] == "3"
+
+
 def test_illegal_transition_from_the_callers_status_sends_nothing(portal: PortalHarness) -> None:
     with pytest.raises(IllegalTransition):
         portal.client.sync_dossier(
