@@ -1,7 +1,7 @@
 """The gateway's HTTP API: connexion ``AsyncApp`` over ``contracts/gateway/openapi.yaml``.
 
 Public surface: :func:`create_app`, :class:`ApiServices` and what it holds
-(:class:`ApiKey`, :class:`ReadinessCheck`) and the ports in :mod:`gateway.api.ports`.
+(:class:`ApiKey`, :class:`ReadinessCheck`) and the ports in :mod:`gateway.flows.ports`.
 """
 
 from __future__ import annotations

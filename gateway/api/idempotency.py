@@ -35,10 +35,10 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.ports import IdempotencyOutcome, IdempotencyPort, JsonObject
 from gateway.api.runtime import ApiRuntime, _answer_recorder
 from gateway.api.security import BODY_EXTENSION
 from gateway.domain.errors import Conflict, ContractViolation
+from gateway.flows.ports import IdempotencyOutcome, IdempotencyPort, JsonObject
 from gateway.store.idempotency import request_hash
 
 KEPT_HEADERS = ("content-type", "location")
@@ -75,7 +75,7 @@ class IdempotentReplay(Exception):
 
 @dataclass
 class AtomicClaim:
-    """An :class:`~gateway.api.ports.AnswerRecorder` for one request's key.
+    """An :class:`~gateway.flows.ports.AnswerRecorder` for one request's key.
 
     May run more than once (a group-commit batch is re-run when another item of it is
     refused), on the committer's thread; only the handler's return makes it final.

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from connexion.context import context as connexion_context
 from connexion.context import request as connexion_request
 
-from gateway.api.ports import AnswerRecorder, CallContext
 from gateway.api.services import ApiServices
 from gateway.domain.errors import GatewayError
+from gateway.flows.ports import AnswerRecorder, CallContext
 
 if TYPE_CHECKING:
     from gateway.api.metrics import HttpMetrics

@@ -19,7 +19,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from gateway.api.ports import (
+from gateway.domain.errors import ConfigError
+from gateway.flows.ports import (
     CallbackPort,
     CitizenPort,
     DocumentPort,
@@ -30,7 +31,6 @@ from gateway.api.ports import (
     PortalPushVerifier,
     ProcedurePort,
 )
-from gateway.domain.errors import ConfigError
 
 SCOPES = frozenset({"dossiers", "citizens", "payments", "documents", "ops"})
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")

@@ -1,4 +1,4 @@
-"""The API's ports (``gateway.api.ports``) implemented on the flows and adapters.
+"""The API's ports (``gateway.flows.ports``) implemented on the flows and adapters.
 
 Rules: these classes only translate between the contract's JSON and the flows'
 records; every decision (validation, transitions, exactly-once) lives in the flows or
@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 from adapters.http import CallContext
 from adapters.portal.catalogue import procedure_to_portal
 from adapters.portal.port import PortalClient
-from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.identifiers import DossierCode, ProcedureCode
 from gateway.flows.acceptor import Step
 from gateway.flows.dossiers import DossierFlows
 from gateway.flows.payments import PaymentFlows
+from gateway.flows.ports import CallContext as ApiContext
 from gateway.futures import then
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -19,9 +19,9 @@ from typing import Any
 from adapters.http import CallContext
 from adapters.population.client import PopulationClient
 from adapters.population.records import Address, BirthDate, Citizen, CitizenQuery, Relative
-from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.citizen_ids import Cccd, Cmnd
 from gateway.domain.errors import InvalidInput
+from gateway.flows.ports import CallContext as ApiContext
 
 
 def _address(address: Address | None) -> dict[str, str] | None:

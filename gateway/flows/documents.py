@@ -14,9 +14,9 @@ from typing import Any, Literal, cast
 from adapters.http import CallContext
 from adapters.warehouse.client import WarehouseClient
 from adapters.warehouse.records import DocumentQuery, ResultKind
-from gateway.api.ports import CallContext as ApiContext
 from gateway.domain.citizen_ids import Cccd
 from gateway.domain.identifiers import ProcedureCode
+from gateway.flows.ports import CallContext as ApiContext
 
 _MAGIC = ((b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 

@@ -1,4 +1,4 @@
-"""The admin API's message port (``gateway.api.ports.MessagePort``) on the ops services.
+"""The admin API's message port (``gateway.flows.ports.MessagePort``) on the ops services.
 
 What it is for: ``GET /v1/messages/{id}``, ``GET /v1/admin/messages[/{id}]``,
 ``POST /v1/admin/messages/{id}/replay`` and ``POST /v1/admin/replays`` answer the
@@ -41,7 +41,7 @@ from gateway.ops.search import count_messages, list_messages
 from gateway.store.messages import MessageView
 
 if TYPE_CHECKING:
-    from gateway.api.ports import CallContext
+    from gateway.flows.ports import CallContext
 
 JsonObject = dict[str, Any]
 MAX_DETAIL = 2000

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from gateway.api.ports import CallContext
 from gateway.api.runtime import call_context, recorded_answer
+from gateway.flows.ports import CallContext
 
 R = TypeVar("R")
 

@@ -15,11 +15,11 @@ from starlette.testclient import TestClient
 
 from gateway.api.app import HTTP_METHODS, create_app
 from gateway.api.idempotency import ATOMIC_OPERATIONS, AtomicClaim, IdempotentReplay
-from gateway.api.ports import CallContext
 from gateway.api.spec import load_served_spec
 from gateway.bootstrap import Gateway, build
 from gateway.config import load_settings
 from gateway.demo import _spec_examples
+from gateway.flows.ports import CallContext
 from gateway.store.idempotency import IdempotencyStore, request_hash
 from gateway.store.messages import MessageStore
 from gateway.store.schema import messages

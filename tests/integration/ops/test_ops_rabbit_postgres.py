@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from gateway.api.ports import CallContext
+from gateway.flows.ports import CallContext
 from gateway.keys import KeyStore
 from gateway.ops.bundle import export_bundle
 from gateway.ops.bundle_verify import verify_bundle

@@ -14,8 +14,8 @@ from functools import cache
 from typing import Any
 
 from gateway.api.app import HTTP_METHODS, load_spec
-from gateway.api.ports import CallContext
 from gateway.api.services import ApiKey
+from gateway.flows.ports import CallContext
 
 CITY_KEY = "demo-city-key"
 OPS_KEY = "demo-ops-key"

@@ -7,9 +7,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from gateway.api.ports import CallContext
 from gateway.api.spec import load_served_spec
 from gateway.domain.errors import Conflict, NotFound
+from gateway.flows.ports import CallContext
 from gateway.ops.message_port import OpsMessagePort
 from gateway.ops.testing import Scenario
 

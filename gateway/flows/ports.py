@@ -1,5 +1,8 @@
 """The service ports the API handlers call: one small ``Protocol`` per group of operations.
 
+They live with the flows (the API depends on them, never the reverse: design.md,
+"Target shape").
+
 Rules:
 - Ports speak the contract's JSON (national field names, ``dict`` in and out): the
   handlers only plumb HTTP, the services behind these ports do the work, and the
