@@ -62,7 +62,7 @@ class CircuitBreaker:
         partner: str,
         *,
         failure_threshold: int = 5,
-        reset_after: float = 30.0,
+        reset_after: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if failure_threshold < 1:

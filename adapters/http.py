@@ -99,7 +99,7 @@ class HttpConfig:
     allow_plain_http: bool = False
     proxy: str = ""
     failure_threshold: int = 5
-    reset_after: float = 30.0
+    reset_after: float = 10.0
     read_retries: int = 2
     retry_backoff: float = 0.2
 

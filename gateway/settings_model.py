@@ -207,7 +207,7 @@ class PartnerSettings(Section):
     timeout_read_seconds: float = Field(10, gt=0, le=300)
     max_answer_bytes: int = Field(5_000_000, ge=1024)
     circuit_failure_threshold: int = Field(5, ge=1)
-    circuit_reset_seconds: float = Field(30, gt=0)
+    circuit_reset_seconds: float = Field(10, gt=0)  # open this long, then one trial call
     tls: TlsSettings = TlsSettings()
 
     @model_validator(mode="after")
@@ -312,6 +312,7 @@ class WorkerSettings(Section):
     relay_batch_size: int = Field(200, ge=1, le=10_000)
     max_batch: int = Field(100, ge=1, le=10_000)
     completion: Literal["group", "each", "batch"] = "group"
+    concurrency: int = Field(8, ge=1, le=256)  # handlers side by side, one lane per dossier
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9108, ge=0, le=65535)  # 0: no metrics server in the worker
     lease_seconds: float = Field(60, gt=0, le=86_400)  # a claim's lease, renewed by heartbeats

@@ -80,3 +80,11 @@ def pg_url(postgres_url: str) -> Iterator[str]:
     """A migrated schema of its own on the real PostgreSQL."""
     with fresh_schema(postgres_url) as url:
         yield url
+
+
+def outbox_rows(engine: sa.Engine) -> int:
+    """How many messages wait in the outbox (unpublished), without leasing them."""
+    from gateway.store.schema import outbox
+
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one())

@@ -59,7 +59,7 @@ class PortalConfig:
     client_key: str = ""
     allow_plain_http: bool = False
     failure_threshold: int = 5
-    reset_after: float = 30.0
+    reset_after: float = 10.0
     read_retries: int = 2
     retry_backoff: float = 0.2
 

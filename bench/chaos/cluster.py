@@ -165,6 +165,26 @@ class RabbitCluster:
                 return len(row.get("members") or [])
         return 0
 
+    def queue_report(self, prefix: str, via: int = 1) -> list[dict[str, object]]:
+        """Every queue of ``prefix`` holding something, as a surviving node sees it
+        (messages, ready, unacked, leader, members online); diagnosis for lost messages."""
+        import json
+
+        result = ctl(
+            self.nodes[via], "list_queues", "name", "messages", "messages_ready",
+            "messages_unacknowledged", "leader", "online", "--formatter", "json", timeout=60,
+        )  # fmt: skip
+        if result.returncode != 0:
+            return [{"error": result.stderr[-300:]}]
+        try:
+            rows = json.loads(result.stdout)
+        except ValueError:
+            return [{"error": result.stdout[-300:]}]
+        return [
+            row for row in rows
+            if str(row.get("name", "")).startswith(prefix) and row.get("messages")
+        ]  # fmt: skip
+
     def kill(self, index: int) -> None:
         """SIGKILL one node's beam process (no clean shutdown)."""
         node = self.nodes[index]

@@ -248,8 +248,15 @@ def _run_started(
     snapshot = Snapshot.take(stack.mocks_url)
     parked_queue = -1 if depths is None else max(0, depths.get(f"{stack.prefix}.parked", 0))
     result.counts = count(load.jobs, snapshot, requests_log, parked, parked_queue)
+    if result.counts.lost and depths:  # diagnosis only: where the missing messages wait
+        waiting = {name: n for name, n in sorted(depths.items()) if n}
+        result.notes.append(f"queue depths when counted: {waiting or 'every queue empty'}")
+        if "cluster" in extra:
+            result.notes.append(f"cluster queues: {extra['cluster'].queue_report(stack.prefix)}")
     for example in result.counts.lost_examples:  # diagnosis only: the gateway's own view
-        kind, code = example.split()[:2]
+        kind, code, message_id = [*example.split(), "", "", ""][:3]
+        if message_id:
+            result.notes.append(f"lost {kind} {code}: {stack.message_trail(message_id)}")
         for seen in admin.about(kind, code):
             result.notes.append(
                 f"lost {kind} {code}: the gateway says {seen.get('status')} after "

@@ -336,6 +336,29 @@ class ChaosStack:
         except Exception as error:  # noqa: BLE001
             print(f"chaos: could not drop schema {self.schema}: {error}")
 
+    def message_trail(self, message_id: str) -> str:
+        """Diagnosis of one message, read from the store: its timeline, outbox row, claims."""
+        engine = sa.create_engine(self.database_url)
+        parts: list[str] = []
+        try:
+            with engine.connect() as connection:
+                for label, query in (
+                    ("events", "SELECT at, event, status, detail FROM message_events"
+                     " WHERE message_id = :m ORDER BY id"),
+                    ("outbox", "SELECT created_at, available_at FROM outbox WHERE message_id = :m"),
+                    ("claims", "SELECT consumer, state, worker_id, lease_until FROM processed"
+                     " WHERE message_id = :m"),
+                ):  # fmt: skip
+                    rows = connection.execute(sa.text(query), {"m": message_id}).all()
+                    shown = "; ".join(" ".join(str(v)[11:23] if i == 0 else str(v) for i, v in
+                                               enumerate(row)) for row in rows)  # fmt: skip
+                    parts.append(f"{label}: {shown or '-'}")
+        except Exception as error:  # noqa: BLE001 - diagnosis only
+            parts.append(f"unreadable ({type(error).__name__})")
+        finally:
+            engine.dispose()
+        return " | ".join(parts)
+
     # -- PostgreSQL and RabbitMQ bookkeeping ----------------------------------------------
     def _create_schema(self) -> None:
         engine = sa.create_engine(self.postgres_url, isolation_level="AUTOCOMMIT")

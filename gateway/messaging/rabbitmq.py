@@ -134,6 +134,16 @@ class RabbitTransport:
         channel: BlockingChannel = local.channel
         return channel
 
+    def _renew_channel(self) -> None:
+        """Close the publishing channel (not the connection); the next publish opens one."""
+        local = self._local
+        channel, local.channel = local.channel, None
+        try:
+            if channel is not None and channel.is_open:
+                channel.close()
+        except (*_CONNECTION_ERRORS, pika.exceptions.AMQPError):
+            pass
+
     def _drop(self) -> None:
         local = self._local
         try:
@@ -210,6 +220,9 @@ class RabbitTransport:
                 f"bound for their type (first: message {confirms.returned[0]})"
             )
         if confirms.nacked:
+            # a quorum queue's client state lives in the channel: after a leader change a
+            # channel can go on refusing one queue's messages; the next publish opens a new one
+            self._renew_channel()
             raise PublishFailed(f"broker refused (nack) {len(confirms.nacked)} message(s)")
 
     def _republish(self, delivery: Delivery, disposition: Disposition) -> None:

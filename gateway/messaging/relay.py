@@ -8,7 +8,10 @@ Rules:
 - A message committed but never published (the process died right after the commit) is still in
   the outbox: the relay of the next start publishes it.
 - A failed batch (the broker, the store or its driver failing: any exception) is retried with
-  backoff; the relay never drops a row and its thread never dies. A streak of failures (a
+  backoff; the relay never drops a row and its thread never dies. The relay retries the
+  batch it holds (the same rows, still under its lease) rather than waiting for the lease
+  to run out, while less than half the lease has gone; after that the rows are left to
+  whichever relay takes them next. A streak of failures (a
   database or broker outage) is logged once when it starts and once when it ends
   (:class:`~gateway.store.outage.OutageLog`), not once per attempt.
 - ``on_published`` (optional) runs after the broker confirmed a batch and before the batch
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Protocol
@@ -62,26 +66,33 @@ class OutboxRelay:
         self.idle_wait = idle_wait
         self.backoff = tuple(backoff)
         self.on_published = on_published
-        self._wake = threading.Event()
         self.published = 0
         self.outage = OutageLog("outbox relay", log, backoff=self.backoff)
+        self._held: list[Envelope] = []  # a failed batch, retried while its lease is young
+        self._held_until = 0.0  # monotonic time after which the held batch is let go
 
-    def notify(self) -> None:
-        """Wake the relay now (the API calls this after accepting a message)."""
-        self._wake.set()
+    def _batch(self) -> list[Envelope]:
+        if self._held and time.monotonic() < self._held_until:
+            return self._held
+        self._held = []
+        envelopes = self.store.pending_outbox(self.batch_size, lease=self.lease)
+        self._held_until = time.monotonic() + self.lease.total_seconds() / 2
+        return envelopes
 
     def publish_once(self) -> int:
         """Publish one batch; returns how many were published (0 when the outbox is empty).
 
         Raises what the transport raises; the batch then stays in the outbox.
         """
-        envelopes = self.store.pending_outbox(self.batch_size, lease=self.lease)
+        envelopes = self._batch()
         if not envelopes:
             return 0
+        self._held = envelopes  # until it is marked published
         self.transport.publish(envelopes)
         if self.on_published is not None:
             self.on_published(envelopes)
         self.store.mark_published([envelope.message_id for envelope in envelopes])
+        self._held = []
         self.published += len(envelopes)
         return len(envelopes)
 
@@ -102,5 +113,4 @@ class OutboxRelay:
                 continue
             self.outage.recovered()
             if count < self.batch_size:
-                self._wake.wait(self.idle_wait)
-                self._wake.clear()
+                stop.wait(self.idle_wait)

@@ -37,6 +37,9 @@ Per delivery, in this order:
    the transport acknowledge. Every park is recorded on the timeline (status ``parked`` with
    the reason) before the transport parks the copy.
 
+Handlers run side by side on ``concurrency`` threads, one lane per dossier: a dossier's
+messages in a batch keep their order (:mod:`.lanes`); everything above holds per message.
+
 Exactly once, and its one window: claims are made for the whole batch (one transaction).
 A handler's side effect and its ledger completion cannot share a transaction, so a crash in
 between repeats that handler; ``completion`` sets how wide that window is:
@@ -74,6 +77,7 @@ from gateway.domain.errors import GatewayError, SignatureInvalid, UpstreamError
 from gateway.domain.messages import Envelope
 from gateway.messaging.codec import now_utc
 from gateway.messaging.completion import CompletionFlusher
+from gateway.messaging.lanes import LaneRunner, lanes_of
 from gateway.messaging.port import REASON_EXHAUSTED, Delivery, Disposition, Transport
 from gateway.store.evidence import EvidenceEntry
 from gateway.store.evidence_format import BodyPolicy
@@ -179,6 +183,7 @@ class Worker:
         max_batch: int = 100,
         body_policy: BodyPolicy = "digest",
         completion: Literal["group", "each", "batch"] = "group",
+        concurrency: int = 1,
     ) -> None:
         self.transport = transport
         self.verifier = verifier
@@ -193,15 +198,19 @@ class Worker:
         self.completion = completion
         self._held: dict[str, list[str]] = {}  # token -> message ids whose handlers are running
         self._held_lock = threading.Lock()
+        self._lanes = LaneRunner(concurrency, name=f"{consumer_name}-lane")
         self._group: CompletionFlusher | None = None
         if completion == "group":
             self._group = CompletionFlusher(self._complete, name=consumer_name)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set (blocking)."""
-        self.transport.consume_batches(
-            list(self.handlers), self.handle_batch, stop=stop, max_batch=self.max_batch
-        )
+        try:
+            self.transport.consume_batches(
+                list(self.handlers), self.handle_batch, stop=stop, max_batch=self.max_batch
+            )
+        finally:
+            self._lanes.close()
 
     def handle(self, delivery: Delivery) -> Disposition:
         return self.handle_batch([delivery])[0]
@@ -247,13 +256,14 @@ class Worker:
     ) -> None:
         completions: list[tuple[str, dict[str, Any], str | None]] = []
         submitted: list[int] = []
-        for index in to_claim:
+
+        def handle(index: int) -> None:  # on a lane's thread (gateway.messaging.lanes)
             delivery = deliveries[index]
             claim = claims.get(delivery.envelope.message_id)
             result, outcome = self._run(delivery, claim)
             results[index] = result
             if outcome is None or claim is None:
-                continue
+                return
             completion = (delivery.envelope.message_id, outcome, claim.token)
             if self.completion == "group":
                 submitted.append(self._flusher().submit(completion))
@@ -261,9 +271,11 @@ class Worker:
                 self._complete([completion])
             else:
                 completions.append(completion)
+
+        self._lanes.run(lanes_of(deliveries, to_claim), handle)
         self._complete(completions)
         if submitted:
-            self._flusher().wait(submitted[0], submitted[-1])
+            self._flusher().wait(min(submitted), max(submitted))
 
     # -- leases in hand ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from gateway.messaging.port import PublishFailed
 from gateway.messaging.relay import OutboxRelay
 from gateway.store.messages import Acceptance
 from gateway.testing import LocalStack, local_stack
+from tests.conftest import outbox_rows
 
 
 class FlakyTransport:
@@ -52,10 +53,10 @@ def test_a_failed_publish_leaves_the_batch_in_the_outbox(stack: LocalStack) -> N
     relay = OutboxRelay(stack.store, FlakyTransport(1), 10, lease=timedelta(milliseconds=100))  # type: ignore[arg-type]
     with pytest.raises(PublishFailed):
         relay.publish_once()
-    assert stack.store.outbox_size() == 5
+    assert outbox_rows(stack.engine) == 5
     time.sleep(0.15)  # the lease runs out
     assert relay.drain() == 5
-    assert stack.store.outbox_size() == 0
+    assert outbox_rows(stack.engine) == 0
     assert stack.store.get("m-3").status == "published"  # type: ignore[union-attr]
 
 
@@ -72,7 +73,7 @@ def test_run_backs_off_and_publishes_when_the_broker_returns(stack: LocalStack) 
     thread = threading.Thread(target=relay.run, args=(stop,))
     thread.start()
     deadline = time.monotonic() + 10
-    while stack.store.outbox_size() and time.monotonic() < deadline:
+    while outbox_rows(stack.engine) and time.monotonic() < deadline:
         time.sleep(0.02)
     stop.set()
     thread.join(5)
@@ -83,3 +84,27 @@ def test_run_backs_off_and_publishes_when_the_broker_returns(stack: LocalStack) 
 def test_batch_size_must_be_positive(stack: LocalStack) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         OutboxRelay(stack.store, FlakyTransport(0), 0)  # type: ignore[arg-type]
+
+
+def test_a_failed_batch_is_retried_at_once_not_after_its_lease(stack: LocalStack) -> None:
+    transport = FlakyTransport(2)
+    relay = OutboxRelay(stack.store, transport, 10, lease=timedelta(seconds=30))  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(PublishFailed):
+            relay.publish_once()
+    assert relay.publish_once() == 5  # the same rows, still under the relay's lease
+    assert sorted(transport.published) == [f"m-{i}" for i in range(5)]
+    assert outbox_rows(stack.engine) == 0
+    assert relay.publish_once() == 0
+
+
+def test_a_held_batch_is_let_go_once_half_its_lease_has_passed(stack: LocalStack) -> None:
+    transport = FlakyTransport(1)
+    relay = OutboxRelay(stack.store, transport, 10, lease=timedelta(milliseconds=200))  # type: ignore[arg-type]
+    with pytest.raises(PublishFailed):
+        relay.publish_once()
+    time.sleep(0.12)  # past half the lease, before its end: another relay may take them soon
+    assert relay.publish_once() == 0  # the rows are still leased: not this relay's any more
+    time.sleep(0.1)
+    assert relay.publish_once() == 5  # taken afresh, with a new lease
+    assert transport.published.count("m-0") == 1

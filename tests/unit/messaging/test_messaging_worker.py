@@ -7,6 +7,7 @@ what it returns is what a transport would do (ack, retry tier, park).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -111,6 +112,27 @@ def test_success_acks_completes_the_ledger_and_writes_timeline_and_evidence(
     assert events(stack, "m-1")[-2:] == ["attempt_started", "delivered"]
     assert stack.store.get("m-1").status == "delivered"  # type: ignore[union-attr]
     assert evidence_count(stack) == 3
+
+
+@pytest.mark.parametrize("completion", ["group", "each", "batch"])
+def test_handlers_run_side_by_side_and_every_message_is_settled_as_alone(
+    stack: LocalStack, completion: str
+) -> None:
+    """concurrency 4: four deliveries of different dossiers meet inside their handlers."""
+    inside = threading.Barrier(4, timeout=5)
+
+    class Meeting(Handler):
+        def __call__(self, envelope: Envelope) -> dict[str, str]:
+            inside.wait()  # BrokenBarrierError (a failed attempt) unless all four run at once
+            return super().__call__(envelope)
+
+    handler = Meeting()
+    worker = worker_for(stack, handler, completion=completion, concurrency=4)
+    deliveries = [delivered(stack, f"m-{i}") for i in range(4)]
+    assert [d.action for d in worker.handle_batch(deliveries)] == ["ack"] * 4
+    assert all(stack.store.get(f"m-{i}").status == "delivered" for i in range(4))  # type: ignore[union-attr]
+    assert all(Ledger(stack.engine).outcome("portal-sync", f"m-{i}") for i in range(4))
+    assert evidence_count(stack) == 4
 
 
 def test_a_duplicate_is_acked_without_calling_the_handler(stack: LocalStack) -> None:
