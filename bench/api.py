@@ -338,11 +338,11 @@ def direct_lookup(
 ) -> tuple[Callable[[dict[str, str]], Any], Callable[[], None]]:
     """The gateway's own lookup code without the gateway: adapter built from the same settings."""
     from adapters.population.client import PopulationClient
-    from gateway.flows.ports import CallContext
     from gateway.bootstrap import build
     from gateway.config import load_settings
-    from gateway.domain.exchange import NullRecorder
     from gateway.flows.citizens import CitizenService
+    from gateway.flows.ports import CallContext
+    from gateway.testing.recorders import NullRecorder
 
     settings = load_settings(environ=env)
     gateway = build(settings, migrate=False)

@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey
 from joserfc.jws import JWSRegistry
@@ -252,6 +253,27 @@ class KeyStore:
         """
         self._refresh(unknown=kid not in self._infos)
         return self._infos.get(kid)
+
+    def sign_checkpoint(self, payload: bytes) -> tuple[str, str]:
+        """``(kid, compact JWS)`` over an evidence checkpoint (gateway.store.signatures)."""
+        key = self.active()
+        header = {"alg": key.algorithm, "kid": key.kid, "typ": "tthc-checkpoint"}
+        registry = jws_registry([key.algorithm])
+        return key.kid, jws.serialize_compact(header, payload, key.key, registry=registry)
+
+    def verify_checkpoint(self, compact: str, kid: str) -> bytes:
+        """The payload of a checkpoint signed under ``kid``, retired and expired keys
+        included (old evidence stays verifiable); ``ValueError`` saying why not."""
+        info = self.lookup(kid)
+        if info is None:
+            raise ValueError(f"unknown key {kid}")
+        try:
+            obj = jws.deserialize_compact(compact, info.key, registry=jws_registry([info.algorithm]))
+            if obj.headers().get("kid") != kid:
+                raise JoseError("kid differs from the stored kid")
+        except (JoseError, ValueError) as error:
+            raise ValueError(f"does not verify ({error})") from None
+        return bytes(obj.payload)
 
     def public_key(self, kid: str) -> JoseKey | None:
         """The verification key for ``kid`` if it is active or within retention, else None."""

@@ -46,7 +46,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -64,7 +64,6 @@ from gateway.store.schema import audit, message_events, messages, outbox, worker
 __all__ = [
     "PartnerCallMetrics",
     "StoreCollector",
-    "observe_partner_calls",
     "register_store_metrics",
     "start_metrics_server",
 ]
@@ -74,7 +73,6 @@ log = get_logger(__name__)
 #: Partner calls: from a fast lookup to a read timeout (the partners' default is 10 s).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-ClientT = TypeVar("ClientT")
 EventKey = tuple[str, str]  # (message type, event kind)
 
 
@@ -99,15 +97,6 @@ class PartnerCallMetrics:
     def observe(self, partner: str, operation: str, outcome: CallOutcome, seconds: float) -> None:
         self.calls.labels(partner, operation, outcome).inc()
         self.latency.labels(partner, operation).observe(seconds)
-
-
-def observe_partner_calls(client: ClientT, observer: PartnerCallMetrics) -> ClientT:
-    """Attach ``observer`` to a partner client's ``PartnerHttp`` (its ``.http``); returns it."""
-    http = getattr(client, "http", None)
-    if http is None or not hasattr(http, "observer"):
-        raise TypeError(f"{type(client).__name__} has no PartnerHttp at .http to observe")
-    http.observer = observer
-    return client
 
 
 class StoreCollector(Collector):

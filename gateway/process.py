@@ -1,16 +1,23 @@
 """Running the gateway's parts in one process: API server, relay, workers, periodic jobs, mocks.
 
 Rules:
+- It runs what it is given: :mod:`gateway.bootstrap` builds each role
+  (``build_serve``, ``build_worker``, ``build_run``) as a :class:`Role`, and
+  :func:`run_role` runs it. Nothing here reads settings or constructs a store, a
+  transport, a flow or a partner client; this module imports nothing of the
+  composition root.
 - ``serve`` runs only the API; ``worker`` the relay, the consumers and the periodic
   jobs; ``run`` all of them (and the mocks when ``mocks.enabled``). Any number of each
   can run side by side on RabbitMQ + PostgreSQL: nothing in one process's memory is
   needed by another.
 - The API process serves ``/metrics`` on its internal listener (``http.metrics_port``),
   started with the API server and stopped with it, never on the API's port unless
-  ``http.metrics_on_api`` is ``ops``; Swagger UI only with ``http.swagger_ui``.
+  ``http.metrics_on_api`` is ``ops``; Swagger UI only with ``http.swagger_ui``. A
+  ``worker`` serves it on its own listener (``worker.metrics_port``).
 - SIGTERM/SIGINT set one stop event: consumers finish the batch in hand and leave the
   rest unacknowledged (delivered again), the relay stops between batches, the API
-  server shuts down gracefully, the evidence chain is checkpointed on close.
+  server shuts down gracefully, the evidence chain is checkpointed on close. A worker
+  thread that dies stops the ``worker`` process (:class:`ProcessFailed`).
 - Periodic jobs (payment reconciliation, forgetting old portal nonces and expired
   idempotency records, evidence checkpoints) run in the worker; a failing job is
   logged (once per streak of failures) and tried again at its next interval, never
@@ -27,32 +34,28 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
-from gateway.bootstrap import Gateway, mock_settings
-from gateway.flows.acceptor import acceptance_evidence
-from gateway.flows.delivery import city_handlers, portal_handlers
 from gateway.logging import get_logger
-from gateway.messaging.embedded import EmbeddedTransport
 from gateway.messaging.liveness import Liveness
-from gateway.messaging.port import ALL_TYPES
 from gateway.messaging.relay import OutboxRelay
 from gateway.messaging.store_gate import consume_through_outages
-from gateway.messaging.worker import Worker
+from gateway.messaging.worker import Worker, stop_on_signals
 from gateway.metrics import start_metrics_server
-from gateway.ops.reconcile import reconcile_job
-from gateway.store.ledger import Ledger
-from gateway.store.outage import OutageLog, describe, is_store_unavailable, ping
-from gateway.store.workers import WorkerRegistry, new_worker_id
+from gateway.store.outage import OutageLog
 
 log = get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)  # for OutageLog's %-style lines
+
+
+class ProcessFailed(Exception):
+    """The role cannot go on (the mocks did not start, a worker thread died); the
+    process has been stopped and closed when this is raised."""
 
 
 @dataclass(frozen=True)
@@ -60,31 +63,6 @@ class Job:
     name: str
     every_seconds: float
     run: Callable[[], Any]
-
-
-def periodic_jobs(gateway: Gateway) -> list[Job]:
-    settings = gateway.settings
-    jobs = [
-        Job("evidence-checkpoint", 5.0, gateway.evidence.maybe_checkpoint),
-        Job("idempotency-purge", 3600.0, gateway.idempotency.purge_expired),
-        Job("worker-registry-purge", 3600.0, WorkerRegistry(gateway.engine).purge),
-        Job(
-            "parked-reconcile",
-            60.0,
-            partial(reconcile_job, gateway.store, gateway.transport, gateway.verifier),
-        ),
-    ]
-    if gateway.portal_push is not None:
-        jobs.append(Job("portal-nonce-purge", 600.0, gateway.portal_push.purge))
-    if settings.adapters.payment.url:
-        jobs.append(
-            Job(
-                "payment-reconciliation",
-                settings.adapters.payment.reconcile_interval_seconds,
-                gateway.payments.reconcile,
-            )
-        )
-    return jobs
 
 
 def _run_jobs(jobs: list[Job], stop: threading.Event) -> None:
@@ -104,106 +82,45 @@ def _run_jobs(jobs: list[Job], stop: threading.Event) -> None:
             outages[job.name].recovered()
 
 
-def message_handlers(gateway: Gateway) -> dict[str, Callable[..., object]]:
-    handlers: dict[str, Callable[..., object]] = {}
-    adapters = gateway.settings.adapters
-    if adapters.portal.url:
-        handlers.update(portal_handlers(gateway.portal))
-    if adapters.city.url:
-        handlers.update(city_handlers(gateway.city))
-    wanted = gateway.settings.worker.message_types or ALL_TYPES
-    return {t: h for t, h in handlers.items() if t in wanted}
+@dataclass(frozen=True)
+class WorkerParts:
+    """The worker role as built: the outbox relay, the consumer, the heartbeat that renews
+    its leases, the periodic jobs, and the store probe the consumer waits on in an outage."""
+
+    relay: OutboxRelay
+    worker: Worker
+    liveness: Liveness
+    jobs: list[Job]
+    store_probe: Callable[[], object]
+    worker_id: str
 
 
-def start_worker_threads(gateway: Gateway, stop: threading.Event) -> list[threading.Thread]:
-    """The outbox relay, one consumer per process, and the periodic jobs, as threads."""
-    settings = gateway.settings
-    gateway.transport.declare()
-    relay = OutboxRelay(
-        gateway.store,
-        gateway.transport,
-        settings.worker.relay_batch_size,
-        on_published=acceptance_evidence(
-            gateway.evidence.append_many, "encrypted" if gateway.evidence_key else "digest"
-        ),
-    )
-    work = settings.worker
-    lease = timedelta(seconds=work.lease_seconds)
-    dead_after = timedelta(seconds=work.dead_after_seconds)
-    worker_id = new_worker_id()
-    worker = Worker(
-        gateway.transport,
-        gateway.verifier,
-        Ledger(gateway.engine, worker_id=worker_id, dead_after=dead_after),
-        gateway.store,
-        gateway.evidence,
-        message_handlers(gateway),
-        settings.worker.consumer_name,
-        body_policy="encrypted" if gateway.evidence_key else "digest",
-        lease=lease,
-        max_batch=settings.worker.max_batch,
-        completion=settings.worker.completion,
-    )
-    liveness = Liveness(
-        WorkerRegistry(gateway.engine, dead_after=dead_after),
-        interval=work.heartbeat_seconds,
-        lease=lease,
-        worker_id=worker_id,
-        renewers=[worker.renew_leases],
-    )
-    transport = gateway.transport
-    if isinstance(transport, EmbeddedTransport):  # its rows name the worker too
-        transport.consumer_id = worker_id
-        transport.dead_after = dead_after
-        transport.lease = lease
-        liveness.renewers.append(transport.renew)
-    liveness.register()
+def start_threads(parts: WorkerParts, stop: threading.Event) -> list[threading.Thread]:
+    """Register the worker, then run the heartbeat, the relay, the consumer and the jobs
+    as daemon threads until ``stop``."""
+    worker = parts.worker
+    parts.liveness.register()
     threads = [
-        threading.Thread(target=liveness.run, args=(stop,), name="heartbeat", daemon=True),
-        threading.Thread(target=relay.run, args=(stop,), name="outbox-relay", daemon=True),
+        threading.Thread(target=parts.liveness.run, args=(stop,), name="heartbeat", daemon=True),
+        threading.Thread(target=parts.relay.run, args=(stop,), name="outbox-relay", daemon=True),
         threading.Thread(
             target=consume_through_outages,
             args=(worker.transport, list(worker.handlers), worker.handle_batch),
-            kwargs={
-                "probe": partial(ping, gateway.engine),
-                "stop": stop,
-                "max_batch": worker.max_batch,
-            },
+            kwargs={"probe": parts.store_probe, "stop": stop, "max_batch": worker.max_batch},
             name="worker",
             daemon=True,
         ),
-        threading.Thread(
-            target=_run_jobs, args=(periodic_jobs(gateway), stop), name="jobs", daemon=True
-        ),
+        threading.Thread(target=_run_jobs, args=(parts.jobs, stop), name="jobs", daemon=True),
     ]
     for thread in threads:
         thread.start()
     log.info(
         "worker started",
         types=sorted(worker.handlers),
-        consumer=settings.worker.consumer_name,
-        worker_id=worker_id,
+        consumer=worker.consumer_name,
+        worker_id=parts.worker_id,
     )
     return threads
-
-
-def close_gateway(gateway: Gateway) -> None:
-    """``gateway.close()``, also when the store is away: the final evidence checkpoint is
-    then left undone (logged) and the rest is closed."""
-    try:
-        gateway.close()
-    except Exception as error:
-        if not is_store_unavailable(error):
-            raise
-        _stdlib_log.warning(
-            "closing: the store is unavailable (%s); the final evidence checkpoint is not "
-            "written (records since the last one are protected by the chain only, as after "
-            "a crash)",
-            describe(error),
-        )
-        if "transport" in gateway.__dict__:
-            gateway.transport.close()
-        gateway.engine.dispose()
 
 
 def uvicorn_server(app: Any, host: str, port: int) -> uvicorn.Server:
@@ -213,19 +130,15 @@ def uvicorn_server(app: Any, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def start_mocks(gateway: Gateway) -> tuple[uvicorn.Server, threading.Thread]:
-    from mocks.server import build_app
-
-    settings = gateway.settings
-    server = uvicorn_server(
-        build_app(mock_settings(settings)), settings.mocks.host, settings.mocks.port
-    )
-    thread = threading.Thread(target=server.run, name="mocks", daemon=True)
+def start_server_thread(server: uvicorn.Server, name: str) -> threading.Thread:
+    """Run ``server`` in a daemon thread; return once it has started (or after 15 s, or when
+    it has stopped: check ``server.started``)."""
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return server, thread
+    return thread
 
 
 class ApiServer(uvicorn.Server):
@@ -262,20 +175,66 @@ class ApiServer(uvicorn.Server):
                 self.metrics_server = None
 
 
-def api_server(gateway: Gateway) -> ApiServer:
-    """The API on ``http.host``:``http.port``: Swagger UI only when ``http.swagger_ui``;
-    ``/metrics`` on the internal listener, and on the API's port only behind the ops
-    scope when ``http.metrics_on_api`` is ``ops``."""
-    from gateway.api.app import create_app
+@dataclass(frozen=True)
+class MetricsListener:
+    """An internal ``/metrics`` listener the process runs beside its parts."""
 
-    http = gateway.settings.http
-    app = create_app(
-        gateway.api_services(),
-        validate_responses=http.validate_responses,
-        swagger_ui=http.swagger_ui,
-        metrics_access=http.metrics_on_api,
-    )
-    config = uvicorn.Config(
-        app, host=http.host, port=http.port, log_config=None, access_log=False, lifespan="on"
-    )
-    return ApiServer(config, gateway.metrics, http.metrics_host, http.metrics_port)
+    registry: CollectorRegistry
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Role:
+    """One process role as the composition root built it: what to run and how to close.
+
+    ``api`` runs in the main thread (uvicorn handles SIGTERM/SIGINT); without it, the
+    process waits on the stop event that those signals set."""
+
+    name: str
+    close: Callable[[], None]
+    api: ApiServer | None = None
+    workers: WorkerParts | None = None
+    mocks: uvicorn.Server | None = None
+    metrics: MetricsListener | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def run_role(role: Role, *, on_started: Callable[[], None] | None = None) -> None:
+    """Run ``role`` until it is stopped (a signal, or the API server shutting down), then
+    stop every thread and close what it was built on. ``on_started`` is called once every
+    part runs but the API (e.g. to print a banner)."""
+    stop = role.stop
+    threads: list[threading.Thread] = []
+    metrics_server: WSGIServer | None = None
+    try:
+        if role.mocks is not None:
+            start_server_thread(role.mocks, "mocks")
+            if not role.mocks.started:
+                config = role.mocks.config
+                raise ProcessFailed(f"the mocks did not start on {config.host}:{config.port}")
+        if role.api is None:
+            stop_on_signals(stop)
+        if role.workers is not None:
+            threads = start_threads(role.workers, stop)
+        if role.metrics is not None:
+            metrics = role.metrics
+            metrics_server, _ = start_metrics_server(metrics.registry, metrics.host, metrics.port)
+        if on_started is not None:
+            on_started()
+        if role.api is not None:
+            role.api.run()
+            return
+        while not stop.wait(1.0):
+            if not all(thread.is_alive() for thread in threads):
+                raise ProcessFailed("a worker thread stopped unexpectedly; see the log above")
+    finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
+        stop.set()
+        if role.mocks is not None:
+            role.mocks.should_exit = True
+        for thread in threads:
+            thread.join(timeout=30)
+        role.close()

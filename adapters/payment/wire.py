@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters._contracts import validator, violations
@@ -40,11 +40,11 @@ from gateway.domain.errors import (
     UpstreamUnavailable,
 )
 from gateway.domain.identifiers import AgencyCode, DossierCode, ProcedureCode
+from gateway.domain.time_zone import VIETNAM
 
 PARTNER = "payment"
 VERSION = "1.0.6"
 CONTRACT = "payment/openapi.yaml"
-VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
 PLATFORM_CODES = {
     "01": "MaXacThuc wrong",

@@ -149,10 +149,6 @@ class TtlCache(Generic[T]):
                 del self._fetching[key]
             flight.release()
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
 
 def procedure_to_portal(procedure: Procedure) -> dict[str, Any]:
     """A record back in the LayThuTuc ``result`` shape (the inverse of ``procedure_from_portal``)."""

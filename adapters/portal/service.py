@@ -266,10 +266,6 @@ class PortalService(ABC):
 
         return self._procedures.get(national, fetch)
 
-    def clear_cache(self) -> None:
-        self._catalogue.clear()
-        self._procedures.clear()
-
 
 def _with_dossier(context: CallContext, dossier_code: str) -> CallContext:
     return context if context.dossier_code else replace(context, dossier_code=dossier_code)

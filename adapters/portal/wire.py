@@ -14,13 +14,13 @@ Pure functions, no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from enum import IntEnum
 from typing import Any, TypeVar
 
 from gateway.domain.errors import ContractViolation
+from gateway.domain.time_zone import VIETNAM
 
-VIETNAM = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 WIRE_DATE = "%Y%m%d%H%M%S"
 
 E = TypeVar("E", bound=IntEnum)

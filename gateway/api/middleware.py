@@ -1,7 +1,8 @@
 """The outermost API middleware: runtime, correlation id, body limit, metrics.
 
 Rules (pure ASGI, no BaseHTTPMiddleware, so context variables flow to the handlers):
-- Sets the app's :class:`ApiRuntime` in its context variable for the request.
+- Binds the app's :class:`ApiRuntime` and the correlation id for the request
+  (:func:`gateway.api.runtime.bound_to`).
 - ``X-Correlation-ID``: taken from the request when it matches
   ``[A-Za-z0-9._:-]{8,128}``, else a new UUID; bound in structlog's context variables and
   put on EVERY response, problems included.
@@ -25,7 +26,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, encode, problem_body
-from gateway.api.runtime import ApiRuntime, _correlation_id, _runtime
+from gateway.api.runtime import ApiRuntime, bound_to
 from gateway.api.security import BODY_EXTENSION
 
 CORRELATION_HEADER = b"x-correlation-id"
@@ -56,8 +57,10 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         correlation_id = correlation_id_from(scope)
-        runtime_token = _runtime.set(self.runtime)
-        correlation_token = _correlation_id.set(correlation_id)
+        with bound_to(self.runtime, correlation_id):
+            await self._serve(scope, receive, send, correlation_id)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, correlation_id: str) -> None:
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
         started = time.perf_counter()
         answered = {"status": 500}
@@ -92,8 +95,6 @@ class GatewayMiddleware:
                 time.perf_counter() - started,
             )
             structlog.contextvars.unbind_contextvars("correlation_id")
-            _correlation_id.reset(correlation_token)
-            _runtime.reset(runtime_token)
 
     @staticmethod
     async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:

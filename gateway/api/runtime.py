@@ -2,15 +2,18 @@
 
 Rules:
 - No module-level state: each ``create_app`` builds one :class:`ApiRuntime`; the
-  outermost middleware sets it in :data:`_runtime` for the duration of each request, so
-  two apps in one process (tests) never see each other's services.
-- Handlers call :func:`services`, :func:`call_context` and :func:`require`; they never
-  import the composition root.
+  outermost middleware binds it, with the request's correlation id, for the duration of
+  each request (:func:`bound_to`), so two apps in one process (tests) never see each
+  other's services.
+- Handlers call :func:`services`, :func:`correlation_id`, :func:`call_context` and
+  :func:`require`; they never import the composition root. What a flow answers comes back
+  as its return value, never through a context variable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +23,7 @@ from connexion.context import request as connexion_request
 
 from gateway.api.services import ApiServices
 from gateway.domain.errors import GatewayError
-from gateway.flows.ports import AnswerRecorder, CallContext
+from gateway.flows.ports import CallContext
 
 if TYPE_CHECKING:
     from gateway.api.metrics import HttpMetrics
@@ -48,10 +51,18 @@ class ApiRuntime:
 
 _runtime: ContextVar[ApiRuntime] = ContextVar("tthc_api_runtime")
 _correlation_id: ContextVar[str] = ContextVar("tthc_correlation_id", default="")
-# set by the idempotency middleware for an atomic operation with an Idempotency-Key
-_answer_recorder: ContextVar[AnswerRecorder | None] = ContextVar(
-    "tthc_answer_recorder", default=None
-)
+
+
+@contextmanager
+def bound_to(runtime: ApiRuntime, correlation_id: str) -> Iterator[None]:
+    """``runtime`` and ``correlation_id`` are the request's for the block (the middleware's)."""
+    runtime_token = _runtime.set(runtime)
+    correlation_token = _correlation_id.set(correlation_id)
+    try:
+        yield
+    finally:
+        _correlation_id.reset(correlation_token)
+        _runtime.reset(runtime_token)
 
 
 def current_runtime() -> ApiRuntime:
@@ -94,11 +105,4 @@ def call_context() -> CallContext:
         caller=caller if isinstance(caller, str) else None,
         idempotency_key=request.headers.get("idempotency-key"),
         client_ip=client.host if client else None,
-        record_answer=_answer_recorder.get(),
     )
-
-
-def recorded_answer() -> bytes | None:
-    """The answer bytes the request's port recorded with its key (None: none recorded)."""
-    recorder = _answer_recorder.get()
-    return None if recorder is None else recorder.body

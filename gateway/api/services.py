@@ -3,9 +3,11 @@
 Rules:
 - :class:`ApiServices` holds plain values and ports, never settings objects: the
   composition root reads ``gateway.config`` and builds it; tests build it directly.
-- A port left ``None`` is "not configured": its operations answer a ``503`` problem
-  with code ``not_configured``, never a fake success. Without ``idempotency`` the
-  ``Idempotency-Key`` header is validated but not acted on.
+- A port (or flow bundle) left ``None`` is "not configured": its operations answer a
+  ``503`` problem with code ``not_configured``, never a fake success. Without
+  ``idempotency`` the ``Idempotency-Key`` header is validated but not acted on.
+- ``dossiers`` and ``callbacks`` are not ports but what their flow functions are given
+  (a unit of work factory, the signer, ...): those handlers call the flow functions.
 - API keys are configured as lowercase hex SHA-256 digests, never in clear.
 """
 
@@ -20,12 +22,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from gateway.domain.errors import ConfigError
+from gateway.flows.dossiers import DossierFlows
+from gateway.flows.idempotency import IdempotencyPort
 from gateway.flows.ports import (
-    CallbackPort,
+    CallbackFlows,
     CitizenPort,
     DocumentPort,
-    DossierPort,
-    IdempotencyPort,
     MessagePort,
     PaymentPort,
     PortalPushVerifier,
@@ -82,11 +84,7 @@ class ReadinessCheck:
 
 @dataclass(frozen=True)
 class ApiServices:
-    """Everything the handlers and the middleware use.
-
-    ``root`` is a handle to the composition root's services for handlers that need
-    more than the ports (typed ``Any`` until the flows are wired).
-    """
+    """Everything the handlers and the middleware use."""
 
     api_keys: Sequence[ApiKey] = ()
     max_body_bytes: int = 1_048_576
@@ -96,15 +94,14 @@ class ApiServices:
     jwks_provider: Callable[[], Mapping[str, Any]] | None = None
     portal_push: PortalPushVerifier | None = None
     payment_callback_allowlist: Sequence[str] = ()
-    dossiers: DossierPort | None = None
+    dossiers: DossierFlows | None = None
     procedures: ProcedurePort | None = None
     citizens: CitizenPort | None = None
     payments: PaymentPort | None = None
     documents: DocumentPort | None = None
     messages: MessagePort | None = None
-    callbacks: CallbackPort | None = None
+    callbacks: CallbackFlows | None = None
     idempotency: IdempotencyPort | None = None
-    root: Any = None
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:

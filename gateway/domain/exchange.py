@@ -33,20 +33,3 @@ class Exchange:
 
 class ExchangeRecorder(Protocol):
     def record(self, exchange: Exchange) -> None: ...
-
-
-class NullRecorder:
-    """Records nothing: for pure unit tests of adapters only."""
-
-    def record(self, exchange: Exchange) -> None:
-        return None
-
-
-class ListRecorder:
-    """Keeps every exchange in memory: for tests that assert what was recorded."""
-
-    def __init__(self) -> None:
-        self.exchanges: list[Exchange] = []
-
-    def record(self, exchange: Exchange) -> None:
-        self.exchanges.append(exchange)

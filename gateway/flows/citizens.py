@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.http import CallContext
-from adapters.population.client import PopulationClient
+from adapters.population.port import PopulationDatabase
 from adapters.population.records import Address, BirthDate, Citizen, CitizenQuery, Relative
 from gateway.domain.citizen_ids import Cccd, Cmnd
 from gateway.domain.errors import InvalidInput
@@ -98,10 +98,15 @@ def citizen_json(citizen: Citizen) -> dict[str, Any]:
 
 
 class CitizenService:
-    """The API's ``CitizenPort`` on the population adapter."""
+    """The API's ``CitizenPort`` on the population database's port."""
 
     def __init__(
-        self, client: PopulationClient, *, service_code: str, officer_code: str, agency_code: str
+        self,
+        client: PopulationDatabase,
+        *,
+        service_code: str,
+        officer_code: str,
+        agency_code: str,
     ) -> None:
         self._client = client
         self._service_code = service_code

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 from adapters.http import CallContext
-from adapters.warehouse.client import WarehouseClient
+from adapters.warehouse.port import DataWarehouse
 from adapters.warehouse.records import DocumentQuery, ResultKind
 from gateway.domain.citizen_ids import Cccd
 from gateway.domain.identifiers import ProcedureCode
@@ -29,9 +29,9 @@ def sniff_content_type(data: bytes) -> str:
 
 
 class DocumentService:
-    """The API's ``DocumentPort`` on the warehouse adapter."""
+    """The API's ``DocumentPort`` on the data warehouse's port."""
 
-    def __init__(self, client: WarehouseClient) -> None:
+    def __init__(self, client: DataWarehouse) -> None:
         self._client = client
 
     def search(self, query: Mapping[str, Any], ctx: ApiContext) -> dict[str, Any]:

@@ -1,100 +1,203 @@
 """Dossier flows: the city syncs dossiers and progress to the portal; the portal pushes new ones.
 
+Each flow's entry is a command, handled by a plain function that gets a unit of work and
+the ports it needs, and answers a future of the result:
+
+    QueueDossierSync  -> queue_dossier_sync(command, uow, signer)   POST /v1/dossiers
+    QueueProgress     -> queue_progress(command, uow, signer)       POST .../progress
+    AcceptPortalPush  -> accept_portal_push(command, uow, signer)   the portal's push
+    portal_status(dossier_code, portal, correlation_id)             GET .../portal-status
+
 Rules:
-- Outbound (``POST /v1/dossiers``, ``.../progress``): identifiers are parsed, the status
-  change is checked against the last status the gateway accepted for that dossier
-  (``dossier_states``), and only then is the message signed and queued. An illegal
-  transition is refused here, with both statuses named, and nothing is queued.
-  The first status the gateway sees for a dossier may be any status (dossiers created
-  before the gateway existed).
-- The check, the message and the new state are one transaction (the state row is locked
-  on PostgreSQL; SQLite has one writer), so two concurrent syncs cannot both pass the
-  check from one status, and a refused change leaves nothing behind.
+- Outbound (sync, progress): identifiers are parsed and the message is signed here, in the
+  caller's thread (CPU only: the API calls these on its event loop); then ONE unit of work
+  records the request's ``Idempotency-Key`` answer (when the command carries one), checks
+  and advances the dossier's state (``dossier_states``: the first status seen may be any,
+  an illegal change is refused with both statuses named) and stores the message with its
+  outbox row. They commit together or not at all: a refused change, a key already used
+  or a store failure leaves nothing behind, and two concurrent syncs cannot both pass the
+  check from one status (``gateway.store.dossier_states``).
 - Inbound (the portal's push of a dossier submitted online): the message id is derived
-  from ``MaHoSo``, so a repeated push is stored once and delivered to the city once.
+  from ``MaHoSo``, so a repeated push is stored once and delivered to the city once (the
+  first version stands); the push's nonce is spent in the same unit of work, so a push
+  that is not accepted spends nothing and the portal may retry it.
+- The answer (:class:`Queued`) is the return value: the message id and the exact bytes of
+  the API's answer, the same bytes recorded with the key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
-
-from gateway.domain.errors import Conflict, InvalidInput
+from adapters.http import CallContext
+from adapters.portal.port import PortalClient
+from gateway.domain.errors import InvalidInput
 from gateway.domain.identifiers import DossierCode, ProcedureCode
-from gateway.domain.messages import MessageType
-from gateway.domain.status import DossierStatus, check_transition
-from gateway.flows.acceptor import Accepted, Acceptor, Step, derived_message_id
-from gateway.flows.tables import dossier_states
-from gateway.store.db import read_tx, utcnow
-from gateway.store.prepared import Prepared
+from gateway.domain.messages import Envelope, MessageType
+from gateway.domain.status import DossierStatus
+from gateway.domain.time_zone import VIETNAM
+from gateway.flows.acceptor import Signer, compact_json, derived_message_id, signed
+from gateway.flows.idempotency import KeyedAnswer
+from gateway.futures import then
+from gateway.store.repositories import UnitOfWork
 
 
-class DossierStates:
-    """The last accepted status of each dossier."""
+@dataclass(frozen=True)
+class DossierFlows:
+    """What the dossier flow functions are given (built by the composition root)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def current(self, dossier_code: str) -> DossierStatus | None:
-        with read_tx(self._engine) as connection:
-            status = connection.execute(
-                select(dossier_states.c.status).where(dossier_states.c.dossier_code == dossier_code)
-            ).scalar_one_or_none()
-        return None if status is None else DossierStatus(status)
-
-    @staticmethod
-    def check_and_advance(
-        connection: Connection, dossier_code: str, new: DossierStatus, message_id: str
-    ) -> None:
-        """In the caller's transaction: refuse an illegal change, else record ``new``."""
-        postgres = connection.dialect.name == "postgresql"
-        current = (_CURRENT_LOCKED if postgres else _CURRENT).scalar(
-            connection, {"b_code": dossier_code}
-        )
-        values = {"status": int(new), "last_message_id": message_id, "updated_at": utcnow()}
-        if current is None:
-            # A failed INSERT spoils a PostgreSQL transaction, hence its savepoint; SQLite
-            # rolls back the failed statement alone (and has one writer: no race here).
-            try:
-                with connection.begin_nested() if postgres else nullcontext():
-                    _INSERT.execute(connection, {"dossier_code": dossier_code, **values})
-            except IntegrityError:
-                raise _moved(dossier_code) from None
-            return
-        check_transition(DossierStatus(current), new, dossier_code=dossier_code)
-        if current != int(new):
-            _ADVANCE.execute(
-                connection, {"b_code": dossier_code} | {f"b_{k}": v for k, v in values.items()}
-            )
+    units_of_work: Callable[[], UnitOfWork]
+    signer: Signer
+    portal: PortalClient
 
 
-# Statements built once and run on the driver (the accept path runs them per request;
-# see gateway.store.prepared); parameters bound later.
-_SELECT_CURRENT = select(dossier_states.c.status).where(
-    dossier_states.c.dossier_code == bindparam("b_code")
-)
-_CURRENT = Prepared(_SELECT_CURRENT)
-_CURRENT_LOCKED = Prepared(_SELECT_CURRENT.with_for_update())
-_INSERT = Prepared(dossier_states.insert())
-_ADVANCE = Prepared(
-    update(dossier_states)
-    .where(dossier_states.c.dossier_code == bindparam("b_code"))
-    .values(
-        status=bindparam("b_status"),
-        last_message_id=bindparam("b_last_message_id"),
-        updated_at=bindparam("b_updated_at"),
+@dataclass(frozen=True)
+class QueueDossierSync:
+    """Sync one dossier record (``DongBoHoSoMC``; the portal's own record schema)."""
+
+    record: Mapping[str, Any]
+    correlation_id: str
+    keyed: KeyedAnswer | None = None
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    """Push one progress entry of a dossier (``CapNhatTienDoHoSoMC``)."""
+
+    dossier_code: str
+    progress: Mapping[str, Any]
+    correlation_id: str
+    keyed: KeyedAnswer | None = None
+
+
+@dataclass(frozen=True)
+class AcceptPortalPush:
+    """A dossier a citizen submitted on the portal, pushed with ``nonce``."""
+
+    record: Mapping[str, Any]
+    nonce: str
+    correlation_id: str
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A message stored for delivery; ``answer`` is the API's answer, as bytes."""
+
+    message_id: str
+    answer: bytes
+
+    @classmethod
+    def of(cls, message_id: str) -> Queued:
+        return cls(message_id, compact_json({"messageId": message_id, "status": "accepted"}))
+
+
+def queue_dossier_sync(
+    command: QueueDossierSync, uow: UnitOfWork, signer: Signer
+) -> Future[Queued]:
+    code, status = parse_dossier_identifiers(command.record)
+    envelope = signed(
+        signer,
+        MessageType.PORTAL_DOSSIER_SYNC,
+        command.record,
+        correlation_id=command.correlation_id,
+        dossier_code=code.value,
     )
-)
+    return _queue(uow, envelope, code, status, command.keyed)
 
 
-def _moved(dossier_code: str) -> Conflict:
-    return Conflict(f"dossier {dossier_code}: its status changed concurrently; send again")
+def queue_progress(command: QueueProgress, uow: UnitOfWork, signer: Signer) -> Future[Queued]:
+    code = DossierCode.parse(command.dossier_code)
+    progress = command.progress
+    if progress.get("MaHoSo", code.value) != code.value:
+        raise InvalidInput(
+            f"MaHoSo {progress.get('MaHoSo')!r} differs from the path's dossier code",
+            field="MaHoSo",
+        )
+    status = DossierStatus.parse(_field(progress, "TrangThai"), field="TrangThai")
+    envelope = signed(
+        signer,
+        MessageType.PORTAL_DOSSIER_PROGRESS,
+        {**progress, "MaHoSo": code.value},
+        correlation_id=command.correlation_id,
+        dossier_code=code.value,
+    )
+    return _queue(uow, envelope, code, status, command.keyed)
+
+
+def _queue(
+    uow: UnitOfWork,
+    envelope: Envelope,
+    code: DossierCode,
+    status: DossierStatus,
+    keyed: KeyedAnswer | None,
+) -> Future[Queued]:
+    """The outbound flows' one transaction: key, state, message (see the module rules)."""
+    queued = Queued.of(envelope.message_id)
+    with uow:
+        if keyed is not None:
+            uow.idempotency.record(keyed.claim, keyed.response(queued.answer))
+        uow.dossier_states.advance(code.value, status, envelope.message_id)
+        uow.messages.add(envelope, dossier_code=code.value, partner=envelope.recipient)
+        committed = uow.commit()
+    return then(committed, lambda _: queued)
+
+
+def accept_portal_push(
+    command: AcceptPortalPush, uow: UnitOfWork, signer: Signer
+) -> Future[Queued]:
+    code, status = parse_dossier_identifiers(command.record)
+    if status is not DossierStatus.NEWLY_REGISTERED:
+        raise InvalidInput(
+            f"TrangThaiHoSo {int(status)}: a dossier submitted on the portal must be 1",
+            field="TrangThaiHoSo",
+        )
+    envelope = signed(
+        signer,
+        MessageType.CITY_DOSSIER_SUBMITTED,
+        {"event": MessageType.CITY_DOSSIER_SUBMITTED.value, "dossier": dict(command.record)},
+        correlation_id=command.correlation_id,
+        dossier_code=code.value,
+        message_id=derived_message_id("portal-submitted", code.value),
+        source="portal",
+    )
+    with uow:
+        uow.nonces.spend(command.nonce, datetime.now(UTC))
+        uow.messages.add(
+            envelope, dossier_code=code.value, partner=envelope.recipient, keep_existing=True
+        )
+        committed = uow.commit()
+    queued = Queued.of(envelope.message_id)
+    return then(committed, lambda _: queued)
+
+
+def portal_status(dossier_code: str, portal: PortalClient, correlation_id: str) -> dict[str, Any]:
+    """What the portal holds for the dossier (the contract's ``PortalStatus``)."""
+    code = DossierCode.parse(dossier_code)
+    record = portal.find_dossier(
+        code.value, context=CallContext(correlation_id, dossier_code=code.value)
+    )
+    answer: dict[str, Any] = {
+        "MaHoSo": code.value,
+        "foundOnPortal": record is not None,
+        "checkedAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    if record is not None:
+        answer.update(
+            TrangThaiHoSo=int(record.status),
+            NgayTiepNhan=national_time(record.received_at),
+            NgayHenTra=national_time(record.due_at),
+            NgayTra=national_time(record.returned_at),
+        )
+    return answer
+
+
+def national_time(moment: datetime | None) -> str | None:
+    """``yyyyMMddHHmmss`` in Vietnam's time, the national APIs' date format."""
+    return None if moment is None else moment.astimezone(VIETNAM).strftime("%Y%m%d%H%M%S")
 
 
 def _field(document: Mapping[str, Any], name: str) -> Any:
@@ -109,104 +212,3 @@ def parse_dossier_identifiers(record: Mapping[str, Any]) -> tuple[DossierCode, D
     ProcedureCode.parse(_field(record, "MaTTHC"))
     status = DossierStatus.parse(_field(record, "TrangThaiHoSo"))
     return code, status
-
-
-class DossierFlows:
-    def __init__(self, acceptor: Acceptor, states: DossierStates) -> None:
-        self._acceptor = acceptor
-        self._states = states
-
-    def sync(
-        self, record: Mapping[str, Any], *, correlation_id: str, also: Step | None = None
-    ) -> Accepted:
-        """Queue ``DongBoHoSoMC`` for one dossier record (waits for the commit)."""
-        return self.sync_soon(record, correlation_id=correlation_id, also=also).result()
-
-    def sync_soon(
-        self, record: Mapping[str, Any], *, correlation_id: str, also: Step | None = None
-    ) -> Future[Accepted]:
-        """:meth:`sync` for an event loop: checks and signs now, in the caller's thread;
-        the future resolves once the message is committed.
-
-        ``also(connection, message_id)`` runs first in the message's transaction (the
-        API records the request's Idempotency-Key there); if it raises, nothing is
-        recorded. The same for :meth:`progress_soon`.
-        """
-        code, status = parse_dossier_identifiers(record)
-        return self._queue(
-            MessageType.PORTAL_DOSSIER_SYNC, record, code, status, correlation_id, also
-        )
-
-    def progress(
-        self,
-        dossier_code: str,
-        progress: Mapping[str, Any],
-        *,
-        correlation_id: str,
-        also: Step | None = None,
-    ) -> Accepted:
-        """Queue ``CapNhatTienDoHoSoMC`` for one dossier's progress entry (waits)."""
-        return self.progress_soon(
-            dossier_code, progress, correlation_id=correlation_id, also=also
-        ).result()
-
-    def progress_soon(
-        self,
-        dossier_code: str,
-        progress: Mapping[str, Any],
-        *,
-        correlation_id: str,
-        also: Step | None = None,
-    ) -> Future[Accepted]:
-        """:meth:`progress` for an event loop (see :meth:`sync_soon`)."""
-        code = DossierCode.parse(dossier_code)
-        if progress.get("MaHoSo", code.value) != code.value:
-            raise InvalidInput(
-                f"MaHoSo {progress.get('MaHoSo')!r} differs from the path's dossier code",
-                field="MaHoSo",
-            )
-        status = DossierStatus.parse(_field(progress, "TrangThai"), field="TrangThai")
-        document = {**progress, "MaHoSo": code.value}
-        return self._queue(
-            MessageType.PORTAL_DOSSIER_PROGRESS, document, code, status, correlation_id, also
-        )
-
-    def _queue(
-        self,
-        message_type: MessageType,
-        document: Mapping[str, Any],
-        code: DossierCode,
-        status: DossierStatus,
-        correlation_id: str,
-        also: Step | None,
-    ) -> Future[Accepted]:
-        def within(connection: Connection, message_id: str) -> None:
-            if also is not None:
-                also(connection, message_id)
-            self._states.check_and_advance(connection, code.value, status, message_id)
-
-        return self._acceptor.accept_soon(
-            message_type,
-            dict(document),
-            correlation_id=correlation_id,
-            dossier_code=code.value,
-            within=within,
-        )
-
-    def submitted_on_portal(self, record: Mapping[str, Any], *, correlation_id: str) -> Accepted:
-        """A dossier a citizen submitted on the portal: queue it for the city, once."""
-        code, status = parse_dossier_identifiers(record)
-        if status is not DossierStatus.NEWLY_REGISTERED:
-            raise InvalidInput(
-                f"TrangThaiHoSo {int(status)}: a dossier submitted on the portal must be 1",
-                field="TrangThaiHoSo",
-            )
-        event = {"event": MessageType.CITY_DOSSIER_SUBMITTED.value, "dossier": dict(record)}
-        return self._acceptor.accept(
-            MessageType.CITY_DOSSIER_SUBMITTED,
-            event,
-            correlation_id=correlation_id,
-            dossier_code=code.value,
-            message_id=derived_message_id("portal-submitted", code.value),
-            source="portal",
-        )

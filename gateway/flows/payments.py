@@ -5,11 +5,13 @@ Rules:
   path learns first that it was paid (callback, status query, reconciliation): the
   event's message id derives from ``MaThamChieu`` and its body is deterministic, so a
   second path stores nothing new.
-- Callback path: store the event FIRST, then mark the row paid; a crash between leaves a
-  pending row that the repeated callback (or reconciliation) completes, never a paid
-  row with no event.
+- Callback and status paths: ONE unit of work stores the event, records it on the
+  payment and marks the payment paid (:class:`ConfirmPayment` -> :func:`confirm_payment`):
+  never a paid row without its event, nor an event without its mark; a failure leaves the
+  row pending for the repeated callback (or reconciliation) to complete.
 - Reconciliation path (``adapters.payment.reconcile``) marks, then emits; a paid row
-  left without an event is announced by :meth:`PaymentFlows.reconcile`'s recovery step.
+  left without an event (a crash between) is announced by :meth:`PaymentFlows.reconcile`'s
+  recovery step.
 - The callback is always answered in the platform's ``MaLoi`` form, signed.
 - INIT at most once per caller and ``Idempotency-Key``: with a key, ``MaThamChieu`` is
   bound to it (:func:`keyed_reference`: the dossier code's alphanumerics + ``K`` + 16 hex
@@ -47,10 +49,11 @@ from adapters.payment.records import (
 from adapters.payment.wire import PaymentRefused, wire_time
 from gateway.domain.errors import Conflict, InvalidInput, NotFound
 from gateway.domain.messages import MessageType
-from gateway.flows.acceptor import Acceptor, derived_message_id
-from gateway.flows.payment_ledger import PaymentRow, SqlPaymentLedger
+from gateway.flows.acceptor import Signer, derived_message_id, signed
 from gateway.logging import get_logger
 from gateway.store.db import utcnow
+from gateway.store.payments import NewPayment, PaymentRow, SqlPaymentLedger
+from gateway.store.repositories import UnitOfWork
 
 log = get_logger(__name__)
 TRANGTHAI = {PaymentState.PAID: 1, PaymentState.PENDING: 3, PaymentState.FAILED: 4}
@@ -132,12 +135,91 @@ def payment_request(
     )
 
 
+@dataclass(frozen=True)
+class ConfirmPayment:
+    """The payment platform's confirm (IPN): the exact body it posted."""
+
+    body: bytes
+    correlation_id: str
+
+
+def confirm_payment(
+    command: ConfirmPayment, uow: UnitOfWork, flows: PaymentFlows
+) -> dict[str, Any]:
+    """Verify one confirm and answer it (``MaLoi``, signed); a paid one is announced once."""
+    check = verify_confirmation(
+        command.body,
+        partner_code=flows.partner_code,
+        secret=flows.secret,
+        scheme=flows.scheme,
+        find=flows.ledger.find,
+    )
+    confirmation = check.confirmation
+    if check.code == MerchantCode.ACCEPTED and confirmation is not None and check.transaction:
+        with uow:
+            if confirmation.paid:
+                event = PaymentConfirmed(
+                    dossier_code=check.transaction.dossier_code,
+                    reference=confirmation.reference,
+                    amount=confirmation.amount,
+                    transaction_id=confirmation.transaction_id,
+                    transaction_time=confirmation.transaction_time,
+                    source="callback",
+                    bank_code=confirmation.bank_code,
+                    description=confirmation.description,
+                    currency=confirmation.currency,
+                )
+                announce(uow, flows.signer, event, command.correlation_id, mark_paid="callback")
+            else:
+                uow.payments.finish(confirmation.reference, "failed", "callback")
+            uow.commit().result()
+    log.info("payment confirm answered", code=check.code.value, reason=check.reason)
+    return merchant_answer(
+        check,
+        partner_code=flows.partner_code,
+        secret=flows.secret,
+        scheme=flows.scheme,
+        now=flows.clock(),
+    )
+
+
+def announce(
+    uow: UnitOfWork,
+    signer: Signer,
+    event: PaymentConfirmed,
+    correlation_id: str,
+    *,
+    mark_paid: str | None,
+) -> str:
+    """Stage the ``city.payment.confirmed`` event (once per reference), recorded on the
+    payment, and the payment marked paid ``via`` ``mark_paid`` (None: left as it is)."""
+    envelope = signed(
+        signer,
+        MessageType.CITY_PAYMENT_CONFIRMED,
+        event.message_body(),
+        correlation_id=correlation_id,
+        dossier_code=event.dossier_code,
+        message_id=derived_message_id("payment-confirmed", event.reference),
+        source="payment",
+    )
+    uow.messages.add(
+        envelope, dossier_code=event.dossier_code, partner=envelope.recipient, keep_existing=True
+    )
+    uow.payments.set_announced(event.reference, envelope.message_id, event.transaction_id)
+    if mark_paid is not None:
+        uow.payments.finish(event.reference, "paid", mark_paid)
+    return envelope.message_id
+
+
 class PaymentFlows:
+    """INIT, status, receipt and reconciliation, and what :func:`confirm_payment` needs."""
+
     def __init__(
         self,
         client: PaymentClient,
         ledger: SqlPaymentLedger,
-        acceptor: Acceptor,
+        units_of_work: Callable[[], UnitOfWork],
+        signer: Signer,
         *,
         partner_code: str,
         secret: str,
@@ -150,11 +232,12 @@ class PaymentFlows:
         self._reconcile_window = reconcile_window
         self._client = client
         self.ledger = ledger
-        self._acceptor = acceptor
-        self._partner_code = partner_code
-        self._secret = secret
-        self._scheme: Scheme = scheme
-        self._clock = clock
+        self.units_of_work = units_of_work
+        self.signer = signer
+        self.partner_code = partner_code
+        self.secret = secret
+        self.scheme: Scheme = scheme
+        self.clock = clock
 
     def create(
         self,
@@ -184,14 +267,18 @@ class PaymentFlows:
                     "Idempotency-Key but its answer was not recorded here; no second one "
                     "was created (an operator can reconcile it)"
                 ) from None
-        self.ledger.record_init(
-            reference=result.reference,
-            dossier_code=request.dossier_code,
-            procedure_code=request.procedure_code,
-            amount=request.amount,
-            payment_url=result.checkout_url,
-            caller=caller,
-        )
+        with self.units_of_work() as uow:
+            uow.payments.add(
+                NewPayment(
+                    reference=result.reference,
+                    dossier_code=request.dossier_code,
+                    procedure_code=request.procedure_code,
+                    amount=request.amount,
+                    payment_url=result.checkout_url,
+                    caller=caller,
+                )
+            )
+            uow.commit().result()
         log.info("payment created", reference=result.reference, keyed=idempotency_key is not None)
         return {
             "MaThamChieu": result.reference,
@@ -234,13 +321,15 @@ class PaymentFlows:
             and status.amount == row.amount
             and row.state == "pending"
         ):
-            self._announce_then_mark(
+            self._announce(
                 PaymentConfirmed.from_status(row.dossier_code, status),
-                via="query",
                 correlation_id=correlation_id,
+                mark_paid="query",
             )
         elif status.state == PaymentState.FAILED:
-            self.ledger.mark_failed(reference, "query")
+            with self.units_of_work() as uow:
+                uow.payments.finish(reference, "failed", "query")
+                uow.commit().result()
         answer: dict[str, Any] = {
             "MaThamChieu": reference,
             "TrangThaiGD": TRANGTHAI[status.state],
@@ -258,73 +347,21 @@ class PaymentFlows:
         context = CallContext(correlation_id=correlation_id, dossier_code=row.dossier_code)
         return self._client.get_bill(reference, context)
 
-    def confirm_callback(self, body: bytes, *, correlation_id: str) -> dict[str, Any]:
-        """Verify one confirm (IPN) and answer it; a paid one is announced once."""
-        check = verify_confirmation(
-            body,
-            partner_code=self._partner_code,
-            secret=self._secret,
-            scheme=self._scheme,
-            find=self.ledger.find,
-        )
-        confirmation = check.confirmation
-        if check.code == MerchantCode.ACCEPTED and confirmation is not None and check.transaction:
-            if confirmation.paid:
-                self._announce_then_mark(
-                    PaymentConfirmed(
-                        dossier_code=check.transaction.dossier_code,
-                        reference=confirmation.reference,
-                        amount=confirmation.amount,
-                        transaction_id=confirmation.transaction_id,
-                        transaction_time=confirmation.transaction_time,
-                        source="callback",
-                        bank_code=confirmation.bank_code,
-                        description=confirmation.description,
-                        currency=confirmation.currency,
-                    ),
-                    via="callback",
-                    correlation_id=correlation_id,
-                )
-            else:
-                self.ledger.mark_failed(confirmation.reference, "callback")
-        log.info("payment confirm answered", code=check.code.value, reason=check.reason)
-        return merchant_answer(
-            check,
-            partner_code=self._partner_code,
-            secret=self._secret,
-            scheme=self._scheme,
-            now=self._clock(),
-        )
-
-    def _announce(self, event: PaymentConfirmed, *, correlation_id: str) -> str:
-        accepted = self._acceptor.accept(
-            MessageType.CITY_PAYMENT_CONFIRMED,
-            event.message_body(),
-            correlation_id=correlation_id,
-            dossier_code=event.dossier_code,
-            message_id=derived_message_id("payment-confirmed", event.reference),
-            source="payment",
-        )
-        self.ledger.set_announced(event.reference, accepted.message_id, event.transaction_id)
-        return accepted.message_id
-
-    def _emit(self, event: PaymentConfirmed, correlation_id: str) -> None:
-        self._announce(event, correlation_id=correlation_id)
-
-    def _announce_then_mark(
-        self, event: PaymentConfirmed, *, via: str, correlation_id: str
+    def _announce(
+        self, event: PaymentConfirmed, *, correlation_id: str, mark_paid: str | None = None
     ) -> None:
-        self._announce(event, correlation_id=correlation_id)
-        self.ledger.mark_paid(event.reference, via)
+        with self.units_of_work() as uow:
+            announce(uow, self.signer, event, correlation_id, mark_paid=mark_paid)
+            uow.commit().result()
 
     def reconcile(self, *, correlation_id: str = "reconciliation") -> ReconcileReport:
         """One reconciliation run, then announce any paid row left without its event."""
-        now = self._clock()
+        now = self.clock()
         report = reconcile(
             self.ledger,
             self._client,
             now,
-            lambda event: self._emit(event, correlation_id),
+            lambda event: self._announce(event, correlation_id=correlation_id),
             min_age=self._reconcile_window[0],
             max_age=self._reconcile_window[1],
         )

@@ -10,13 +10,12 @@ already seen within the window. Nonces live in the database so every ``serve`` p
 shares them.
 
 Spending the nonce: :meth:`PortalPushVerifier.check` authenticates without recording
-anything (the API's security layer calls it before the body is validated);
-:meth:`~PortalPushVerifier.spend` records the nonce once the body is valid, just before
-the push is accepted, and :meth:`~PortalPushVerifier.release` forgets it again when the
-acceptance fails. So a forger cannot burn a real nonce, and the portal's retry of a push
-answered ``400`` (invalid body) or ``5xx`` is not refused as a replay; a retry of an
-accepted push is (and would answer the same message id anyway). :meth:`verify` is
-``check`` then ``spend``.
+anything (the API's security layer calls it before the body is validated); the nonce is
+spent by the push's own unit of work, in the transaction that stores the pushed dossier
+(``gateway.flows.dossiers.accept_portal_push``; ``gateway.store.nonces``). So a forger
+cannot burn a real nonce, and the portal's retry of a push answered ``400`` (invalid
+body) or ``5xx`` is not refused as a replay; a retry of an accepted push is (and would
+answer the same message id anyway).
 """
 
 from __future__ import annotations
@@ -27,13 +26,11 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from gateway.domain.errors import SignatureInvalid
-from gateway.flows.tables import portal_nonces
-from gateway.store.db import utcnow, write_tx
+from gateway.store import nonces
+from gateway.store.db import utcnow
 
 _NONCE = re.compile(r"^[A-Za-z0-9._~-]{8,128}$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
@@ -43,10 +40,6 @@ def portal_signature(secret: str, timestamp: str, nonce: str, body: bytes) -> st
     """The signature the portal computes (also used by tests and the mocks' docs)."""
     message = timestamp.encode() + b"." + nonce.encode() + b"." + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def _reused() -> SignatureInvalid:
-    return SignatureInvalid("nonce_reused", "X-Portal-Nonce was already used within the window")
 
 
 class PortalPushVerifier:
@@ -64,12 +57,6 @@ class PortalPushVerifier:
         self._secret = secret
         self._window = window
         self._clock = clock
-
-    def verify(self, headers: Mapping[str, str], body: bytes) -> str:
-        """:meth:`check` then :meth:`spend`; returns the nonce."""
-        nonce = self.check(headers, body)
-        self.spend(nonce)
-        return nonce
 
     def check(self, headers: Mapping[str, str], body: bytes) -> str:
         """Authenticate one push, recording nothing; returns the nonce.
@@ -102,36 +89,10 @@ class PortalPushVerifier:
         expected = portal_signature(self._secret, timestamp, nonce, body)
         if not hmac.compare_digest(expected, signature):
             raise SignatureInvalid("bad_signature", "X-Portal-Signature does not match the body")
-        if self._seen(nonce):
-            raise _reused()
+        if nonces.seen(self._engine, nonce):
+            raise nonces.nonce_reused()
         return nonce
-
-    def _seen(self, nonce: str) -> bool:
-        with self._engine.connect() as connection:
-            found = connection.execute(
-                select(portal_nonces.c.nonce).where(portal_nonces.c.nonce == nonce)
-            ).first()
-        return found is not None
-
-    def spend(self, nonce: str) -> None:
-        """Record ``nonce`` as used; ``nonce_reused`` if another request spent it first."""
-        now = self._clock()
-        try:
-            with write_tx(self._engine) as connection:
-                connection.execute(portal_nonces.insert().values(nonce=nonce, seen_at=now))
-        except IntegrityError:
-            raise _reused() from None
-
-    def release(self, nonce: str) -> None:
-        """Forget ``nonce``: the push it came with was not accepted, the portal may retry."""
-        with write_tx(self._engine) as connection:
-            connection.execute(delete(portal_nonces).where(portal_nonces.c.nonce == nonce))
 
     def purge(self) -> int:
         """Forget nonces older than twice the window (their timestamps are refused anyway)."""
-        cutoff = self._clock() - 2 * self._window
-        with write_tx(self._engine) as connection:
-            result = connection.execute(
-                delete(portal_nonces).where(portal_nonces.c.seen_at < cutoff)
-            )
-        return int(result.rowcount or 0)
+        return nonces.purge(self._engine, self._clock() - 2 * self._window)

@@ -1,13 +1,21 @@
 """The gateway's SQL store (SQLAlchemy 2 Core; SQLite by default, PostgreSQL in production).
 
-One engine, several small stores over it, each with its rules in its module docstring:
+One engine, several small repositories over it, each with its rules in its module
+docstring; the flows write through a unit of work:
 
-    make_engine(url) / upgrade(url)      gateway.store.db         engines, transactions, Alembic
-    MessageStore                         gateway.store.messages   messages, timeline, outbox
-    Ledger                               gateway.store.ledger     processed-message ledger
-    IdempotencyStore                     gateway.store.idempotency  API Idempotency-Key records
-    AuditTrail                           gateway.store.audit      append-only operator actions
-    EvidenceLog / verify                 gateway.store.evidence   hash-chained evidence log
+    make_engine(url) / upgrade(url)   gateway.store.db             engines, transactions, Alembic
+    metadata                          gateway.store.schema         every table, one MetaData
+    UnitOfWork (Protocols)            gateway.store.repositories   what the flows see
+    SqlUnitOfWork, units_of_work      gateway.store.unit_of_work   one transaction per command;
+                                                                   group commit / pool
+    MessageStore                      gateway.store.messages       messages, timeline, outbox
+    dossier_states                    gateway.store.dossier_states last accepted dossier status
+    IdempotencyRecords                gateway.store.idempotency    API Idempotency-Key records
+    SqlPaymentLedger                  gateway.store.payments       the payments created
+    nonces                            gateway.store.nonces         portal push nonces
+    Ledger                            gateway.store.ledger         processed-message ledger
+    AuditTrail                        gateway.store.audit          append-only operator actions
+    EvidenceLog / verify              gateway.store.evidence       hash-chained evidence log
 """
 
 from __future__ import annotations
@@ -23,10 +31,10 @@ from gateway.store.evidence import (
     verify,
 )
 from gateway.store.idempotency import (
+    IdempotencyRecords,
     IdempotencyResult,
-    IdempotencyStore,
+    KeyClaim,
     StoredResponse,
-    request_hash,
 )
 from gateway.store.ledger import Claim, Ledger
 from gateway.store.messages import (
@@ -48,8 +56,9 @@ __all__ = [
     "EvidenceEntry",
     "EvidenceLog",
     "EvidenceReceipt",
+    "IdempotencyRecords",
     "IdempotencyResult",
-    "IdempotencyStore",
+    "KeyClaim",
     "Ledger",
     "MessageStore",
     "MessageView",
@@ -60,7 +69,6 @@ __all__ = [
     "current_revision",
     "make_engine",
     "read_tx",
-    "request_hash",
     "upgrade",
     "verify",
     "write_tx",

@@ -57,7 +57,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from gateway.domain.errors import InvalidInput, UpstreamError
-from gateway.keys import KeyStore
 from gateway.store.anchors import Anchor, Witness
 from gateway.store.db import driver_write_tx, utcnow, write_tx
 from gateway.store.evidence_checkpoint import (
@@ -82,6 +81,7 @@ from gateway.store.evidence_format import (
 from gateway.store.evidence_verify import Problem, Tail, VerifyReport, verify
 from gateway.store.prepared import Prepared
 from gateway.store.schema import evidence_records
+from gateway.store.signatures import CheckpointSigner
 from gateway.store.timestamps import TimeStamper, newest_unstamped, store_token
 
 __all__ = [
@@ -138,7 +138,7 @@ class EvidenceLog:
         self,
         engine: Engine,
         *,
-        keystore: KeyStore | None,
+        keystore: CheckpointSigner | None,
         encryption_key: bytes | None = None,
         checkpoint_every: int = 1000,
         checkpoint_interval: timedelta = timedelta(seconds=60),
@@ -289,7 +289,7 @@ class EvidenceLog:
             heads: dict[str, tuple[int, str]] = {}
             if self._seq:
                 heads[self.chain_id] = (self._seq, self._head)
-            key = self._keystore.active()
+            signer = self._keystore
             with write_tx(self.engine) as connection:
                 heads.update(heads_since(connection, since, self.chain_id))
                 sealing = heads_of(connection, [c for c in seal if c != self.chain_id])
@@ -297,7 +297,7 @@ class EvidenceLog:
                 if not heads:
                     return None
                 written = write_checkpoint(
-                    connection, key, self.chain_id, now, heads, sorted(sealing)
+                    connection, signer, self.chain_id, now, heads, sorted(sealing)
                 )
             self._since_checkpoint = 0
             self._last_checkpoint_at = now

@@ -23,10 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from joserfc import jws
 from sqlalchemy import Connection, Engine, and_, func, select
 
-from gateway.keys import SigningKey, jws_registry
 from gateway.store.db import insert_ignore, write_tx
 from gateway.store.evidence_format import GENESIS, checkpoint_hash, checkpoint_payload
 from gateway.store.schema import (
@@ -35,6 +33,7 @@ from gateway.store.schema import (
     evidence_checkpoints,
     evidence_records,
 )
+from gateway.store.signatures import CheckpointSigner
 
 CHECKPOINT_LOCK = 0x7474_6863_6B70  # "tthckp": the advisory lock id for the checkpoint chain
 
@@ -126,7 +125,7 @@ def _lock_chain(connection: Connection) -> None:
 
 def write_checkpoint(
     connection: Connection,
-    key: SigningKey,
+    signer: CheckpointSigner,
     writer: str,
     now: datetime,
     heads: Heads,
@@ -139,11 +138,10 @@ def write_checkpoint(
     ).scalar()
     prev = GENESIS if last is None else checkpoint_hash(last)
     payload = checkpoint_payload(writer, now, heads, prev=prev, sealed=sealed)
-    header = {"alg": key.algorithm, "kid": key.kid, "typ": "tthc-checkpoint"}
-    signed = jws.serialize_compact(header, payload, key.key, registry=jws_registry([key.algorithm]))
+    kid, signed = signer.sign_checkpoint(payload)
     result = connection.execute(
         evidence_checkpoints.insert().values(
-            at=now, writer_chain_id=writer, kid=key.kid, payload=payload.decode("utf-8"), jws=signed
+            at=now, writer_chain_id=writer, kid=kid, payload=payload.decode("utf-8"), jws=signed
         )
     )
     assert result.inserted_primary_key is not None

@@ -38,11 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from joserfc import jws
-from joserfc.errors import JoseError
 from sqlalchemy import Engine, select, tuple_
 
-from gateway.keys import KeyLookup, jws_registry
 from gateway.store.anchors import Witness
 from gateway.store.db import READ_ONLY
 from gateway.store.evidence_format import (
@@ -56,6 +53,7 @@ from gateway.store.evidence_format import (
 from gateway.store.evidence_outside import AnchorSummary, check_anchors, check_tokens
 from gateway.store.evidence_report import Problem, Tail, VerifyReport
 from gateway.store.schema import evidence_checkpoints, evidence_records
+from gateway.store.signatures import CheckpointVerifier
 from gateway.store.timestamps import TsaTrust
 
 __all__ = ["Problem", "Tail", "VerifyReport", "verify"]
@@ -70,7 +68,7 @@ class _SignedHead:
 
 
 def _checkpoints(
-    engine: Engine, key_lookup: KeyLookup, problems: list[Problem], batch_size: int
+    engine: Engine, verifier: CheckpointVerifier, problems: list[Problem], batch_size: int
 ) -> Iterator[tuple[int, list[_SignedHead]]]:
     """Stream checkpoints in id order: check each one's link to the one before it, and
     yield (id, the heads it signed) for each whose signature verifies; note the rest."""
@@ -81,7 +79,7 @@ def _checkpoints(
         rows = connection.execute(select(evidence_checkpoints).order_by(evidence_checkpoints.c.id))
         for row in rows.mappings():
             checkpoint_id = int(row["id"])
-            heads, version, prev = _signed(row, key_lookup, problems)
+            heads, version, prev = _signed(row, verifier, problems)
             expected = GENESIS if previous is None else previous[1]
             before = "no checkpoint" if previous is None else f"checkpoint {previous[0]}"
             if version == 2:
@@ -105,7 +103,7 @@ def _checkpoints(
 
 
 def _signed(
-    row: Any, key_lookup: KeyLookup, problems: list[Problem]
+    row: Any, verifier: CheckpointVerifier, problems: list[Problem]
 ) -> tuple[list[_SignedHead] | None, int | None, str | None]:
     """(heads, version, prev) of a checkpoint whose signature verifies; (None, version of
     the stored payload if readable, None) after noting the problem otherwise."""
@@ -115,24 +113,14 @@ def _signed(
         version = int(claimed.get("v", 1))
     except (ValueError, TypeError, AttributeError):
         version = None
-    info = key_lookup.lookup(row["kid"])
-    if info is None:
-        problems.append(
-            Problem("checkpoint_signature", None, None, checkpoint_id, f"unknown key {row['kid']}")
-        )
-        return None, version, None
     try:
-        obj = jws.deserialize_compact(row["jws"], info.key, registry=jws_registry([info.algorithm]))
-        if obj.headers().get("kid") != row["kid"]:
-            raise JoseError("kid differs from the stored kid")
-        payload: dict[str, Any] = json.loads(obj.payload)
-    except (JoseError, ValueError) as error:
-        problems.append(
-            Problem("checkpoint_signature", None, None, checkpoint_id, f"does not verify ({error})")
-        )
+        signed = verifier.verify_checkpoint(row["jws"], row["kid"])
+        payload: dict[str, Any] = json.loads(signed)
+    except ValueError as error:
+        problems.append(Problem("checkpoint_signature", None, None, checkpoint_id, str(error)))
         return None, version, None
     if (
-        obj.payload.decode("utf-8") != row["payload"]
+        signed.decode("utf-8") != row["payload"]
         or payload.get("writer") != row["writer_chain_id"]
     ):
         problems.append(
@@ -247,7 +235,7 @@ def _head_problem(head: _SignedHead, stored: str | None, last_seq: dict[str, int
 
 def verify(
     engine: Engine,
-    key_lookup: KeyLookup,
+    verifier: CheckpointVerifier,
     *,
     encryption_key: bytes | None = None,
     batch_size: int = 2000,
@@ -277,7 +265,7 @@ def verify(
     stamped: dict[str, int] = {}  # ... one at or before the last time-stamped checkpoint
     checkpoints = 0
     checkpoint_ids: list[int] = []
-    for checkpoint_id, heads in _checkpoints(engine, key_lookup, checkpoint_problems, batch_size):
+    for checkpoint_id, heads in _checkpoints(engine, verifier, checkpoint_problems, batch_size):
         checkpoints += 1
         checkpoint_ids.append(checkpoint_id)
         for head in heads:

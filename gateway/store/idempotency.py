@@ -1,78 +1,90 @@
-"""Idempotency records for the API's ``Idempotency-Key`` header.
+"""The idempotency repository: the API's ``Idempotency-Key`` records.
 
 What it is for: a caller that retries a POST with the same key gets the first answer
-again instead of creating a second message; the same key with a different body is a
-client error the API answers with 422.
+again instead of creating a second message; the same key with another request is a
+client error (the API answers 422).
 
 Rules:
-- A record is keyed by (caller, key): two callers never see each other's keys.
-- ``request_hash`` is the caller's fingerprint of the request (method, path, body);
-  :func:`request_hash` computes the one the API uses.
-- :meth:`IdempotencyStore.begin` reserves the key insert-first before the work is done,
-  so two concurrent requests with one key cannot both run: the loser sees
-  ``in_progress`` (the API answers 409). :meth:`save` stores the response;
-  :meth:`abandon` drops a reservation whose work failed, so the key can be retried.
-- :meth:`IdempotencyStore.record_in` is the other way, for an operation whose whole
-  effect is one transaction of this store: the answer is inserted in that transaction,
-  with no reservation before, so key and effect commit together or not at all.
-- Records expire (``ttl``); an expired record is as good as absent and is replaced.
-- A reservation without a stored answer lives only ``reservation`` (2 min, far beyond any
-  request's deadline): a process that died between ``begin`` and ``save`` leaves the key
-  retryable after that, not blocked with ``in_progress`` for the whole ``ttl``.
-- Writes go through the engine's group commit on SQLite (``gateway.store.group_commit``):
-  concurrent requests' reservations and answers share transactions. ``begin_soon`` and
-  ``save_soon`` return a future resolved once the write is committed (for the event
-  loop); ``begin_in``/``save_in`` run in a caller's write transaction.
+- A record is keyed by (caller, key) (:class:`KeyClaim`): two callers never see each
+  other's keys. The claim's ``fingerprint`` is the API's hash of the request; a record
+  with another fingerprint is a ``mismatch``.
+- Every write runs in the caller's write transaction (a unit of work's step,
+  ``gateway.store.unit_of_work``), insert-first: an expired record of the key is dropped,
+  ours is inserted ``ON CONFLICT DO NOTHING``; when a live record was there, nothing is
+  written and :class:`KeyAlreadyUsed` says what it holds (``hit``, ``mismatch``,
+  ``in_progress``), so the unit of work records nothing else either. A concurrent insert
+  of the same key waits for the other transaction (PostgreSQL) or its batch (SQLite) and
+  then finds its record.
+- Two ways to use a key. :func:`record` stores the answer in the transaction of the
+  operation's own effect (the queued operations: message and key commit together or not
+  at all). :func:`reserve` holds the key before work done outside the store (a partner
+  call): a concurrent request with the key then sees ``in_progress``; :func:`answer`
+  stores the response afterwards, :func:`release` drops a reservation whose work failed.
+- Records expire (:class:`KeyPolicy.ttl`); an expired record is as good as absent. A
+  reservation without an answer lives only ``reservation`` (2 min, far beyond any
+  request's deadline): a process that died between reserving and answering leaves the key
+  retryable after that, not blocked for the whole ``ttl``.
+- The accept path runs these statements per request: they are prepared
+  (``gateway.store.prepared``).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Literal
 
 from sqlalchemy import Engine, and_, bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.store.db import insert_ignore, read_tx, utcnow, write_tx
-from gateway.store.group_commit import run_write, submit_write
 from gateway.store.prepared import Prepared
 from gateway.store.schema import idempotency
 
-R = TypeVar("R")
 LookupState = Literal["miss", "hit", "mismatch", "in_progress"]
 
 
-def request_hash(method: str, path: str, body: bytes) -> str:
-    """SHA-256 (hex) over method, path and the exact body bytes."""
-    digest = hashlib.sha256()
-    digest.update(method.upper().encode() + b"\n" + path.encode() + b"\n")
-    digest.update(body)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class KeyClaim:
+    """One request's ``Idempotency-Key``: who sent it, the key, the request's fingerprint."""
+
+    caller: str
+    key: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
 class StoredResponse:
     status: int
     body: bytes
-    headers: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class IdempotencyResult:
-    """``miss``: no usable record (after ``begin``: the key is now yours);
-    ``hit``: the stored ``response``; ``mismatch``: same key, different request;
-    ``in_progress``: the first request with this key is still running."""
+    """``miss``: no usable record; ``hit``: the stored ``response``; ``mismatch``: same
+    key, another request; ``in_progress``: the first request with this key still runs."""
 
     state: LookupState
     response: StoredResponse | None = None
 
 
-# Statements built once and run on the driver (the hot path's reads and writes; see
-# gateway.store.prepared); parameters are bound at execution.
+class KeyAlreadyUsed(Exception):
+    """The key has a live record; raised in the transaction, which must roll back."""
+
+    def __init__(self, found: IdempotencyResult) -> None:
+        super().__init__(found.state)
+        self.found = found
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """How long records live: answers ``ttl``, bare reservations ``reservation``."""
+
+    ttl: timedelta = timedelta(hours=24)
+    reservation: timedelta = timedelta(minutes=2)
+
+
 _SAME_KEY = and_(
     idempotency.c.caller == bindparam("b_caller"), idempotency.c.key == bindparam("b_key")
 )
@@ -99,6 +111,13 @@ _RECORD = Prepared(
         idempotency.c.expires_at,
     ).where(_SAME_KEY)
 )
+_RELEASE = Prepared(
+    delete(idempotency).where(
+        _SAME_KEY,
+        idempotency.c.request_hash == bindparam("b_hash"),
+        idempotency.c.status.is_(None),
+    )
+)
 _INSERTS: dict[str, Prepared] = {}
 
 
@@ -112,190 +131,108 @@ def _insert_statement(connection: Connection) -> Prepared:
     return statement
 
 
-class IdempotencyStore:
-    """Idempotency records on one engine (see the module rules)."""
+def _found(connection: Connection, claim: KeyClaim) -> IdempotencyResult:
+    row = _RECORD.first(connection, {"b_caller": claim.caller, "b_key": claim.key})
+    if row is None:
+        return IdempotencyResult("miss")
+    stored_hash, status, body, headers, expires_at = row
+    if expires_at <= utcnow():
+        return IdempotencyResult("miss")
+    if stored_hash != claim.fingerprint:
+        return IdempotencyResult("mismatch")
+    if status is None:
+        return IdempotencyResult("in_progress")
+    return IdempotencyResult(
+        "hit", StoredResponse(int(status), bytes(body or b""), dict(headers or {}))
+    )
 
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        ttl: timedelta = timedelta(hours=24),
-        reservation: timedelta = timedelta(minutes=2),
-    ) -> None:
-        self.engine = engine
-        self.ttl = ttl
-        self.reservation = reservation
 
-    def lookup(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
-        """What is stored for (caller, key), compared with ``request_hash``."""
-        with read_tx(self.engine) as connection:
-            return self._lookup_in(connection, caller, key, request_hash)
+def _insert_first(
+    connection: Connection,
+    claim: KeyClaim,
+    response: StoredResponse | None,
+    expires_at: datetime,
+) -> None:
+    """Drop an expired record of the key, insert ours (an answer, or a reservation when
+    ``response`` is None); :class:`KeyAlreadyUsed` when a live record is there."""
+    now = utcnow()
+    params = {"b_caller": claim.caller, "b_key": claim.key}
+    _DROP_EXPIRED.execute(connection, params | {"b_now": now})
+    inserted = _insert_statement(connection).first(
+        connection,
+        {
+            "caller": claim.caller,
+            "key": claim.key,
+            "request_hash": claim.fingerprint,
+            "status": None if response is None else response.status,
+            "response_body": None if response is None else response.body,
+            "response_headers": None if response is None else response.headers,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
+    )
+    if inserted is None:
+        raise KeyAlreadyUsed(_found(connection, claim))
 
-    @staticmethod
-    def _lookup_in(
-        connection: Connection, caller: str, key: str, request_hash: str
-    ) -> IdempotencyResult:
-        row = _RECORD.first(connection, {"b_caller": caller, "b_key": key})
-        if row is None:
-            return IdempotencyResult("miss")
-        stored_hash, status, body, headers, expires_at = row
-        if expires_at <= utcnow():
-            return IdempotencyResult("miss")
-        if stored_hash != request_hash:
-            return IdempotencyResult("mismatch")
-        if status is None:
-            return IdempotencyResult("in_progress")
-        return IdempotencyResult(
-            "hit", StoredResponse(int(status), bytes(body or b""), dict(headers or {}))
-        )
 
-    def begin(self, caller: str, key: str, request_hash: str) -> IdempotencyResult:
-        """Reserve the key; ``miss`` means it is yours now, else what ``lookup`` says."""
-        return run_write(self.engine, lambda c: self.begin_in(c, caller, key, request_hash))
+def record(
+    connection: Connection, claim: KeyClaim, response: StoredResponse, policy: KeyPolicy
+) -> None:
+    """Store the answer in the operation's own transaction, with no reservation first."""
+    _insert_first(connection, claim, response, utcnow() + policy.ttl)
 
-    def begin_soon(self, caller: str, key: str, request_hash: str) -> Future[IdempotencyResult]:
-        """:meth:`begin` handed over; resolves once the reservation is committed."""
-        return self._soon(lambda c: self.begin_in(c, caller, key, request_hash))
 
-    def begin_in(
-        self, connection: Connection, caller: str, key: str, request_hash: str
-    ) -> IdempotencyResult:
-        """:meth:`begin` in the caller's write transaction."""
-        expires_at = utcnow() + min(self.reservation, self.ttl)
-        return self._insert_first(connection, caller, key, request_hash, None, expires_at)
+def reserve(connection: Connection, claim: KeyClaim, policy: KeyPolicy) -> None:
+    """Hold the key for a request whose work is done outside the store."""
+    _insert_first(connection, claim, None, utcnow() + min(policy.reservation, policy.ttl))
 
-    def record_in(
-        self,
-        connection: Connection,
-        caller: str,
-        key: str,
-        request_hash: str,
-        *,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-    ) -> IdempotencyResult:
-        """Record the answer in the caller's write transaction, with no reservation first.
 
-        For operations whose whole effect is that transaction: the key and the effect
-        commit together or not at all. ``miss`` means recorded now; otherwise what
-        :meth:`lookup` says, and nothing was written (the caller must not go on). Two
-        concurrent requests with one key: the second's insert waits for the first's
-        transaction (PostgreSQL) or its batch (SQLite) and then finds its record.
-        """
-        answer = StoredResponse(status, body, dict(headers or {}))
-        return self._insert_first(
-            connection, caller, key, request_hash, answer, utcnow() + self.ttl
-        )
-
-    def _insert_first(
-        self,
-        connection: Connection,
-        caller: str,
-        key: str,
-        request_hash: str,
-        answer: StoredResponse | None,
-        expires_at: datetime,
-    ) -> IdempotencyResult:
-        """Drop an expired record of the key, insert ours (an answer, or a reservation
-        when ``answer`` is None); ``miss`` if inserted, else what is stored."""
-        now = utcnow()
-        _DROP_EXPIRED.execute(connection, {"b_caller": caller, "b_key": key, "b_now": now})
-        inserted = _insert_statement(connection).first(
+def answer(
+    connection: Connection, claim: KeyClaim, response: StoredResponse, policy: KeyPolicy
+) -> None:
+    """Store the response of a request (reserved or not) for (caller, key)."""
+    now = utcnow()
+    values = {
+        "status": response.status,
+        "response_body": response.body,
+        "response_headers": dict(response.headers),
+        "expires_at": now + policy.ttl,
+    }
+    updated = _ANSWER.first(
+        connection,
+        {"b_caller": claim.caller, "b_key": claim.key, "b_hash": claim.fingerprint}
+        | {f"b_{name}": value for name, value in values.items()},
+    )
+    if updated is None:
+        _insert_statement(connection).execute(
             connection,
             {
-                "caller": caller,
-                "key": key,
-                "request_hash": request_hash,
-                "status": None if answer is None else answer.status,
-                "response_body": None if answer is None else answer.body,
-                "response_headers": None if answer is None else answer.headers,
+                "caller": claim.caller,
+                "key": claim.key,
+                "request_hash": claim.fingerprint,
                 "created_at": now,
-                "expires_at": expires_at,
-            },
-        )
-        if inserted is not None:
-            return IdempotencyResult("miss")
-        return self._lookup_in(connection, caller, key, request_hash)
-
-    def save(
-        self,
-        caller: str,
-        key: str,
-        request_hash: str,
-        *,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """Store the response for (caller, key) (reserved with ``begin`` or not)."""
-        run_write(
-            self.engine,
-            lambda c: self.save_in(c, caller, key, request_hash, status, body, headers),
+            }
+            | values,
         )
 
-    def save_soon(
-        self,
-        caller: str,
-        key: str,
-        request_hash: str,
-        *,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-    ) -> Future[None]:
-        """:meth:`save` handed over; resolves once the answer is committed."""
-        return self._soon(
-            lambda c: self.save_in(c, caller, key, request_hash, status, body, headers)
-        )
 
-    def save_in(
-        self,
-        connection: Connection,
-        caller: str,
-        key: str,
-        request_hash: str,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """:meth:`save` in the caller's write transaction."""
-        now = utcnow()
-        values = {
-            "status": status,
-            "response_body": body,
-            "response_headers": dict(headers or {}),
-            "expires_at": now + self.ttl,
-        }
-        updated = _ANSWER.first(
-            connection,
-            {"b_caller": caller, "b_key": key, "b_hash": request_hash}
-            | {f"b_{name}": value for name, value in values.items()},
-        )
-        if updated is None:
-            _insert_statement(connection).execute(
-                connection,
-                {"caller": caller, "key": key, "request_hash": request_hash, "created_at": now}
-                | values,
-            )
+def release(connection: Connection, claim: KeyClaim) -> None:
+    """Drop an unanswered reservation (its work failed: the caller may retry)."""
+    _RELEASE.execute(
+        connection, {"b_caller": claim.caller, "b_key": claim.key, "b_hash": claim.fingerprint}
+    )
 
-    def _soon(self, work: Callable[[Connection], R]) -> Future[R]:
-        return submit_write(self.engine, work)
 
-    def abandon(self, caller: str, key: str, request_hash: str) -> None:
-        """Drop an unfinished reservation (the work failed; the caller may retry)."""
+class IdempotencyRecords:
+    """Reading and purging the records of one engine (the writes are a unit of work's)."""
 
-        def drop(connection: Connection) -> None:
-            connection.execute(
-                delete(idempotency).where(
-                    idempotency.c.caller == caller,
-                    idempotency.c.key == key,
-                    idempotency.c.request_hash == request_hash,
-                    idempotency.c.status.is_(None),
-                )
-            )
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
-        run_write(self.engine, drop)
+    def lookup(self, claim: KeyClaim) -> IdempotencyResult:
+        """What is stored for the claim's (caller, key), compared with its fingerprint."""
+        with read_tx(self.engine) as connection:
+            return _found(connection, claim)
 
     def purge_expired(self) -> int:
         """Delete expired records; returns how many."""

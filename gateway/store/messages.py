@@ -1,12 +1,16 @@
 """The message store: messages, their timeline, and the transactional outbox.
 
-What it is for: the API accepts a message by writing the message, its outbox row and
-the ``accepted`` event in ONE transaction; the relay publishes what the outbox holds;
-workers record each step of delivery on the timeline; operators list and inspect.
+What it is for: a message is accepted by writing the message, its outbox row and the
+``accepted`` event in ONE transaction (:func:`insert_accepted`: a unit of work's step,
+``gateway.store.unit_of_work``, or :meth:`MessageStore.accept_many`); the relay publishes
+what the outbox holds; workers record each step of delivery on the timeline; operators
+list and inspect.
 
 Rules:
-- ``accept`` is idempotent on the message id: accepting the same envelope again does
-  nothing; accepting a *different* body under an existing id raises Conflict.
+- Accepting is idempotent on the message id: accepting the same envelope again does
+  nothing; a *different* body under an existing id raises Conflict, unless the caller
+  keeps the existing one (``keep_existing``: ids derived from a business key, where the
+  first version stands and is the one delivered).
 - The outbox is a work list with leases: :meth:`MessageStore.pending_outbox` hands out
   rows whose ``available_at`` has passed and pushes it ``lease`` ahead, so two relays do
   not publish the same row at once, and a relay that died mid-publish is covered when
@@ -20,8 +24,7 @@ Rules:
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -33,7 +36,6 @@ from sqlalchemy.exc import IntegrityError
 from gateway.domain.errors import Conflict
 from gateway.domain.messages import Envelope, MessageStatus
 from gateway.store.db import read_tx, utcnow, write_tx
-from gateway.store.group_commit import submit_write
 from gateway.store.message_views import (
     FAILURE_EVENTS,
     Acceptance,
@@ -78,6 +80,67 @@ def _existing_bodies(connection: Connection, ids: list[str]) -> dict[str, bytes]
     return {row.id: bytes(row.body) for row in connection.execute(_EXISTING, {"ids": ids})}
 
 
+def insert_accepted(
+    connection: Connection, by_id: Mapping[str, Acceptance], *, keep_existing: bool = False
+) -> int:
+    """In the caller's write transaction: record each message not stored yet, with its
+    outbox row and ``accepted`` event; returns how many were new (see the module rules)."""
+    now = utcnow()
+    existing = _existing_bodies(connection, list(by_id))
+    for message_id, body in existing.items():
+        if body != by_id[message_id].envelope.body and not keep_existing:
+            raise Conflict(f"message {message_id}: already accepted with another body")
+    fresh = [item for mid, item in by_id.items() if mid not in existing]
+    if not fresh:
+        return 0
+    _INSERT_MESSAGES.execute_many(
+        connection,
+        [
+            {
+                "id": item.envelope.message_id,
+                "type": item.envelope.type,
+                "recipient": item.envelope.recipient,
+                "correlation_id": item.envelope.correlation_id,
+                "dossier_code": item.dossier_code,
+                "partner": item.partner,
+                "status": MessageStatus.ACCEPTED.value,
+                "attempts": 0,
+                "body": item.envelope.body,
+                "jws": item.envelope.jws,
+                "headers": dict(item.envelope.headers),
+                "created_at": item.envelope.timestamp,
+                "updated_at": now,
+                "last_error": None,
+                "replay_of": item.envelope.headers.get("replay_of"),
+            }
+            for item in fresh
+        ],
+    )
+    _INSERT_OUTBOX.execute_many(
+        connection,
+        [
+            {"message_id": item.envelope.message_id, "created_at": now, "available_at": now}
+            for item in fresh
+        ],
+    )
+    _INSERT_EVENTS.execute_many(
+        connection,
+        [
+            {
+                "message_id": item.envelope.message_id,
+                "at": now,
+                "event": EventKind.ACCEPTED.value,
+                "status": MessageStatus.ACCEPTED.value,
+                "attempt": None,
+                "detail": item.envelope.headers.get("replay_of")
+                and f"replay of {item.envelope.headers['replay_of']}",
+            }
+            for item in fresh
+        ],
+    )
+    return len(fresh)
+
+
 class MessageStore:
     """Messages, timeline and outbox on one engine (see the module rules)."""
 
@@ -93,27 +156,6 @@ class MessageStore:
         """
         return self.accept_many([Acceptance(envelope, dossier_code, partner)]) == 1
 
-    def accept_soon(
-        self,
-        envelope: Envelope,
-        *,
-        dossier_code: str | None,
-        partner: str,
-        within: Callable[[Connection], None],
-    ) -> Future[bool]:
-        """:meth:`accept`, with ``within`` run first in the same transaction (a caller's
-        own check-and-update that must stand or fall with the message; if it raises,
-        nothing is recorded), handed over: the future resolves once the message is
-        committed. Through the engine's group commit on SQLite (``submit_write``): it
-        shares a transaction with concurrent accepts, and may run twice (see there)."""
-        by_id = {envelope.message_id: Acceptance(envelope, dossier_code, partner)}
-
-        def work(connection: Connection) -> bool:
-            within(connection)
-            return self._accept_in(connection, by_id) == 1
-
-        return submit_write(self.engine, work)
-
     def accept_many(self, items: Sequence[Acceptance]) -> int:
         """Accept a batch in one transaction; returns how many were new."""
         if not items:
@@ -126,67 +168,11 @@ class MessageStore:
             by_id[item.envelope.message_id] = item
         try:
             with write_tx(self.engine) as connection:
-                return self._accept_in(connection, by_id)
+                return insert_accepted(connection, by_id)
         except IntegrityError:
             # A concurrent writer inserted one of these ids between our check and insert.
             with write_tx(self.engine) as connection:
-                return self._accept_in(connection, by_id)
-
-    def _accept_in(self, connection: Connection, by_id: dict[str, Acceptance]) -> int:
-        now = utcnow()
-        existing = _existing_bodies(connection, list(by_id))
-        for message_id, body in existing.items():
-            if body != by_id[message_id].envelope.body:
-                raise Conflict(f"message {message_id}: already accepted with another body")
-        fresh = [item for mid, item in by_id.items() if mid not in existing]
-        if not fresh:
-            return 0
-        _INSERT_MESSAGES.execute_many(
-            connection,
-            [
-                {
-                    "id": item.envelope.message_id,
-                    "type": item.envelope.type,
-                    "recipient": item.envelope.recipient,
-                    "correlation_id": item.envelope.correlation_id,
-                    "dossier_code": item.dossier_code,
-                    "partner": item.partner,
-                    "status": MessageStatus.ACCEPTED.value,
-                    "attempts": 0,
-                    "body": item.envelope.body,
-                    "jws": item.envelope.jws,
-                    "headers": dict(item.envelope.headers),
-                    "created_at": item.envelope.timestamp,
-                    "updated_at": now,
-                    "last_error": None,
-                    "replay_of": item.envelope.headers.get("replay_of"),
-                }
-                for item in fresh
-            ],
-        )
-        _INSERT_OUTBOX.execute_many(
-            connection,
-            [
-                {"message_id": item.envelope.message_id, "created_at": now, "available_at": now}
-                for item in fresh
-            ],
-        )
-        _INSERT_EVENTS.execute_many(
-            connection,
-            [
-                {
-                    "message_id": item.envelope.message_id,
-                    "at": now,
-                    "event": EventKind.ACCEPTED.value,
-                    "status": MessageStatus.ACCEPTED.value,
-                    "attempt": None,
-                    "detail": item.envelope.headers.get("replay_of")
-                    and f"replay of {item.envelope.headers['replay_of']}",
-                }
-                for item in fresh
-            ],
-        )
-        return len(fresh)
+                return insert_accepted(connection, by_id)
 
     # -- outbox ------------------------------------------------------------------
 
@@ -251,11 +237,6 @@ class MessageStore:
                     for mid in published
                 ],
             )
-
-    def outbox_size(self) -> int:
-        """Rows not yet published (for metrics and readiness)."""
-        with read_tx(self.engine) as connection:
-            return int(connection.execute(select(func.count()).select_from(outbox)).scalar_one())
 
     # -- timeline ----------------------------------------------------------------
 

@@ -1,6 +1,9 @@
-"""The store's tables, as SQLAlchemy Core metadata (the runtime view of migration 0001).
+"""The store's tables, as SQLAlchemy Core metadata: the runtime view of the migrations.
 
 Rules:
+- One :data:`metadata` for every table of the store: messages and their outbox, the
+  worker's ledger, idempotency records, audit and evidence (revision 0001 onwards), and the
+  flows' own state (revision 0003: ``dossier_states``, ``payments``, ``portal_nonces``).
 - Alembic owns the schema: a change here needs a new revision in
   ``gateway/migrations/versions`` (tests compare the two).
 - ``audit`` and the ``evidence_*`` tables are append-only: the migrations add triggers
@@ -207,3 +210,50 @@ EVIDENCE_TABLES = (
     "evidence_checkpoint_heads",
 )
 APPEND_ONLY_TABLES = ("audit", *EVIDENCE_TABLES)
+
+
+# -- the flows' state (revision 0003) --------------------------------------------------
+
+# the last status the gateway accepted for each dossier: an illegal transition is refused
+# at the API before anything is queued (gateway.store.dossier_states)
+dossier_states = Table(
+    "dossier_states",
+    metadata,
+    Column("dossier_code", String(64), primary_key=True),
+    Column("status", Integer, nullable=False),
+    Column("last_message_id", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# every INIT the gateway made; the confirm callback and reconciliation move a payment to
+# ``paid`` exactly once (gateway.store.payments)
+payments = Table(
+    "payments",
+    metadata,
+    Column("reference", String(64), primary_key=True),
+    Column("dossier_code", String(64), nullable=False),
+    Column("procedure_code", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | paid | failed
+    Column("payment_url", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("paid_at", UTCDateTime, nullable=True),
+    Column("paid_via", String(16), nullable=True),  # callback | reconciliation | query
+    Column("transaction_id", String(64), nullable=True),
+    Column("bank_code", String(32), nullable=True),
+    Column("confirm_message_id", String(64), nullable=True),
+    Column("caller", String(64), nullable=False),
+    Index("ix_payments_dossier_code", "dossier_code"),
+    Index("ix_payments_state_created", "state", "created_at"),
+)
+
+# nonces of portal pushes seen within the replay window, shared by every ``serve``
+# process through the database (gateway.store.nonces)
+portal_nonces = Table(
+    "portal_nonces",
+    metadata,
+    Column("nonce", String(128), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Index("ix_portal_nonces_seen_at", "seen_at"),
+)

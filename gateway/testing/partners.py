@@ -1,14 +1,28 @@
-"""Sample portal records for tests, shipped with the adapter (like ``gateway.testing``).
+"""Fake partners and sample partner records for tests.
 
-Valid records like the contract's example; personal data invented.
+Rules:
+- :class:`FakePartner` stands for a partner adapter behind the worker: it counts each
+  dossier it receives (by ``MaHoSo``) and records the exchange in the evidence log with the
+  dossier code, as a real adapter does; ``failing`` makes it raise the errors a real
+  adapter raises (``down``: transient UpstreamUnavailable; ``contract``: a
+  ContractViolation, parked at once).
+- :class:`FakePaymentPlatform` stands for the payment platform's client (INIT, QUERY,
+  GET_BILL): a transaction's state is whatever the test sets in ``states``; an
+  :class:`UpstreamError` set there is raised by QUERY.
+- The sample records are valid like the contract's examples; personal data invented.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from typing import Any
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
 
+from adapters.http import NO_CONTEXT, CallContext
+from adapters.payment.records import InitResult, PaymentRequest, PaymentState, PaymentStatus
 from adapters.portal.records import (
     Channel,
     DossierRecord,
@@ -19,9 +33,87 @@ from adapters.portal.records import (
     SubjectType,
     SubmittedDocument,
 )
+from gateway.domain.errors import ContractViolation, UpstreamError, UpstreamUnavailable
+from gateway.domain.messages import Envelope
 from gateway.domain.status import DossierStatus
+from gateway.domain.time_zone import VIETNAM
+from gateway.store.evidence import EvidenceEntry, EvidenceLog
 
-VN = timezone(timedelta(hours=7))
+VN = VIETNAM
+CITIZEN = {"ChuHoSo": "Nguyễn Văn An", "SoGiayToChuHoSo": "001090012345"}
+
+
+@dataclass
+class FakePartner:
+    """A partner adapter that counts what it receives (see the module rules)."""
+
+    evidence: EvidenceLog | None = None
+    failing: Literal["down", "contract"] | None = None
+    received: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, envelope: Envelope) -> dict[str, Any]:
+        document = json.loads(envelope.body)
+        dossier_code = str(document["MaHoSo"])
+        if self.failing == "down":
+            raise UpstreamUnavailable("portal", "connection refused (partner down)")
+        if self.failing == "contract":
+            raise ContractViolation("portal: TrangThaiHoSo refused by the partner")
+        with self._lock:
+            self.received[dossier_code] += 1
+        if self.evidence is not None:
+            self.evidence.append(
+                EvidenceEntry(
+                    direction="out",
+                    partner="portal",
+                    body=envelope.body,
+                    message_id=envelope.message_id,
+                    correlation_id=envelope.correlation_id,
+                    dossier_code=dossier_code,
+                )
+            )
+        return {"portal": "accepted", "MaHoSo": dossier_code}
+
+
+@dataclass
+class FakePaymentPlatform:
+    """The payment platform's client in memory (see the module rules).
+
+    INIT creates ``REF0001``, ``REF0002``, ... pending; QUERY answers the reference's
+    state with ``amount`` and the transaction fields below (and lists it in ``asked``).
+    """
+
+    states: dict[str, PaymentState | UpstreamError] = field(default_factory=dict)
+    amount: int = 75_000
+    transaction_id: str = "PG0001"
+    bank_code: str = "970415"
+    transaction_time: str = "20261127100500"
+    inits: list[PaymentRequest] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+
+    def init(self, request: PaymentRequest, context: CallContext = NO_CONTEXT) -> InitResult:
+        self.inits.append(request)
+        reference = f"REF{len(self.inits):04d}"
+        self.states[reference] = PaymentState.PENDING
+        return InitResult(reference, f"http://pay.test/checkout/{reference}", "20261127100000")
+
+    def query(self, reference: str, context: CallContext = NO_CONTEXT) -> PaymentStatus:
+        self.asked.append(reference)
+        state = self.states[reference]
+        if isinstance(state, UpstreamError):
+            raise state
+        return PaymentStatus(
+            reference,
+            state,
+            self.amount,
+            "VND",
+            self.transaction_id,
+            self.bank_code,
+            self.transaction_time,
+        )
+
+    def get_bill(self, reference: str, context: CallContext = NO_CONTEXT) -> bytes:
+        return b"%PDF-1.4 receipt"
 
 
 def sample_dossier(**changes: Any) -> DossierRecord:

@@ -1,15 +1,11 @@
-"""Scenario kit for operations tests (shipped with the package, like ``structlog.testing``).
+"""Scenario kit for operations tests: a real worker and relay, a fake partner.
 
 What it is for: tests (unit on the embedded transport + SQLite, integration on
 RabbitMQ + PostgreSQL) read as scenarios: submit dossiers, make the partner fail,
 drain the worker, replay, count what the partner received.
 
 Rules:
-- :class:`FakePartner` stands for a partner adapter: it counts each dossier it
-  receives (by ``MaHoSo``) and records the exchange in the evidence log with the
-  dossier code, as a real adapter does; ``failing`` makes it raise the errors a real
-  adapter raises (``down``: transient UpstreamUnavailable; ``contract``: a
-  ContractViolation, parked at once).
+- The partner is a :class:`gateway.testing.partners.FakePartner` (see its rules).
 - The real :class:`gateway.messaging.worker.Worker` and
   :class:`gateway.messaging.relay.OutboxRelay` run; only the partner is fake.
 - :meth:`Scenario.drain` runs the worker until nothing was handled for ``idle``
@@ -22,58 +18,22 @@ import json
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from gateway.domain.errors import ContractViolation, UpstreamUnavailable
-from gateway.domain.messages import Envelope, MessageType
+from gateway.domain.messages import MessageType
 from gateway.envelope import EnvelopeVerifier
 from gateway.keys import KeyStore
 from gateway.messaging.port import Delivery, Disposition, Transport
 from gateway.messaging.relay import OutboxRelay
 from gateway.messaging.worker import Worker
 from gateway.ops.context import OpsContext
-from gateway.store.evidence import EvidenceEntry, EvidenceLog
+from gateway.store.evidence import EvidenceLog
 from gateway.store.ledger import Ledger
-
-CITIZEN = {"ChuHoSo": "Nguyễn Văn An", "SoGiayToChuHoSo": "001090012345"}
-
-
-@dataclass
-class FakePartner:
-    """A partner adapter that counts what it receives (see the module rules)."""
-
-    evidence: EvidenceLog | None = None
-    failing: Literal["down", "contract"] | None = None
-    received: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, envelope: Envelope) -> dict[str, Any]:
-        document = json.loads(envelope.body)
-        dossier_code = str(document["MaHoSo"])
-        if self.failing == "down":
-            raise UpstreamUnavailable("portal", "connection refused (partner down)")
-        if self.failing == "contract":
-            raise ContractViolation("portal: TrangThaiHoSo refused by the partner")
-        with self._lock:
-            self.received[dossier_code] += 1
-        if self.evidence is not None:
-            self.evidence.append(
-                EvidenceEntry(
-                    direction="out",
-                    partner="portal",
-                    body=envelope.body,
-                    message_id=envelope.message_id,
-                    correlation_id=envelope.correlation_id,
-                    dossier_code=dossier_code,
-                )
-            )
-        return {"portal": "accepted", "MaHoSo": dossier_code}
+from gateway.testing.partners import CITIZEN, FakePartner
 
 
 class _WatchedWorker(Worker):

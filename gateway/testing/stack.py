@@ -1,8 +1,7 @@
-"""Test helpers shipped with the package, so tests read as scenarios (like structlog.testing).
+"""The store side of the gateway on a fresh database, for tests.
 
-- :func:`local_stack` builds the store side of the gateway on a fresh SQLite file
-  (migrated), with a real key store, signer, verifier, message store and evidence log.
-- Worker scenarios with a counting partner live in :mod:`gateway.ops.testing`.
+:func:`local_stack` builds it on a fresh SQLite file (migrated), with a real key store,
+signer, verifier, message store and evidence log.
 """
 
 from __future__ import annotations

@@ -58,3 +58,26 @@ def test_keys_generate_rotate_and_jwks(tmp_path: Path) -> None:
     assert rotated.returncode == 0 and "rotated:" in rotated.stdout
     jwks = run("keys", "jwks", env=env, tmp_path=tmp_path)
     assert jwks.returncode == 0 and jwks.stdout.count('"kid"') == 2 and '"d"' not in jwks.stdout
+
+
+def test_command_modules_import_only_common_from_the_cli_package() -> None:
+    """gateway/cli/: the package assembles the groups; a command module imports
+    ``gateway.cli._common`` and nothing else of ``gateway.cli`` (no cycles)."""
+    import ast
+
+    package = REPO / "gateway" / "cli"
+    modules = sorted(path for path in package.glob("*.py") if path.name != "__init__.py")
+    assert {path.stem for path in modules} >= {"_common", "processes", "messages", "replay", "log"}
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                assert not (isinstance(node, ast.ImportFrom) and node.level), f"{path.name}: relative import"
+                continue
+            for name in names:
+                if name == "gateway.cli" or name.startswith("gateway.cli."):
+                    assert path.stem != "_common", f"_common imports {name}"
+                    assert name.startswith("gateway.cli._common"), f"{path.name} imports {name}"

@@ -1,16 +1,19 @@
-"""What every handler does: find its port, build the call context, call it off the loop."""
+"""What every handler does: find its port, build the call context, call it off the loop;
+render what a flow function answered."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from connexion.context import scope
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from gateway.api.runtime import call_context, recorded_answer
+from gateway.api.idempotency import keyed_answer
+from gateway.api.runtime import call_context
+from gateway.flows.dossiers import Queued
+from gateway.flows.idempotency import KeyedAnswer
 from gateway.flows.ports import CallContext
 
 R = TypeVar("R")
@@ -22,11 +25,6 @@ async def call_port(method: Callable[..., R], *args: Any) -> R:
     return await run_in_threadpool(method, *args, ctx)
 
 
-async def call_port_soon(method: Callable[..., Future[R]], *args: Any) -> R:
-    """Call a ``*_soon`` port method here, on the loop, and await the future it answers."""
-    return await asyncio.wrap_future(method(*args, call_context()))
-
-
 JsonAnswer = tuple[Any, int, dict[str, str]]
 
 
@@ -35,10 +33,12 @@ def answer(body: Any, status: int = 200) -> JsonAnswer:
     return body, status, {"Content-Type": "application/json"}
 
 
-def recorded_or_answer(body: Any, status: int) -> JsonAnswer | Response:
-    """The bytes recorded with the request's Idempotency-Key by its port (an atomic
-    operation: ``gateway.api.idempotency``), exactly; else :func:`answer`."""
-    recorded = recorded_answer()
-    if recorded is None:
-        return answer(body, status)
-    return Response(recorded, status, media_type="application/json")
+def request_key() -> KeyedAnswer | None:
+    """The request's ``Idempotency-Key`` for an atomic operation's command, as the
+    idempotency middleware handed it over (``gateway.api.idempotency``)."""
+    return keyed_answer(scope)
+
+
+def accepted(queued: Queued) -> Response:
+    """``202`` with the queued message's answer: exactly the bytes recorded with its key."""
+    return Response(queued.answer, 202, media_type="application/json")

@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27
 
-Frozen: states the tables of ``gateway.flows.tables`` as of revision 0003.
+Frozen: states these tables (now in ``gateway.store.schema``) as of revision 0003.
 """
 
 from __future__ import annotations

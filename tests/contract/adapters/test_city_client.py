@@ -19,9 +19,9 @@ from gateway.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.domain.exchange import ListRecorder
 from gateway.envelope import EnvelopeSigner
 from gateway.keys import KeyStore
+from gateway.testing.recorders import ListRecorder
 from mocks.city.app import CityMock
 from mocks.framework import FaultSpec
 

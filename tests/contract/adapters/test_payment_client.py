@@ -19,7 +19,7 @@ from adapters.http import HttpConfig
 from adapters.payment.checksum import Scheme
 from adapters.payment.client import PaymentClient, PaymentConfig
 from adapters.payment.confirm import merchant_answer, verify_confirmation
-from adapters.payment.reconcile import InMemoryLedger, UnfinishedPayment, reconcile
+from adapters.payment.reconcile import UnfinishedPayment, reconcile
 from adapters.payment.records import (
     Fee,
     KnownTransaction,
@@ -30,7 +30,8 @@ from adapters.payment.records import (
 )
 from adapters.payment.wire import PaymentRefused
 from gateway.domain.errors import UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.ledgers import InMemoryLedger
+from gateway.testing.recorders import ListRecorder
 from mocks.framework import FaultSpec
 from mocks.payment.app import PaymentMock
 from mocks.settings import MockSettings

@@ -21,7 +21,7 @@ from gateway.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.recorders import ListRecorder
 from mocks.framework import FaultSpec
 from mocks.population.app import PopulationMock
 from mocks.population.people import Citizen as MockCitizen

@@ -12,7 +12,7 @@ from adapters.warehouse.client import WarehouseClient, WarehouseConfig
 from adapters.warehouse.records import DocumentQuery, ResultKind
 from adapters.warehouse.wire import WarehouseRefused
 from gateway.domain.errors import UpstreamMalformed, UpstreamTimeout, UpstreamUnavailable
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.recorders import ListRecorder
 from mocks.framework import FaultSpec
 from mocks.warehouse.app import WarehouseMock
 

@@ -1,11 +1,13 @@
 """Idempotency-Key on the queued operations: the key's record and the message commit
-together (the real gateway: flows, store and group commit on SQLite; no partner is called)."""
+together, in one unit of work (the real gateway: flows, store and group commit on SQLite;
+no partner is called)."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +16,15 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from gateway.api.app import HTTP_METHODS, create_app
-from gateway.api.idempotency import ATOMIC_OPERATIONS, AtomicClaim, IdempotentReplay
+from gateway.api.idempotency import ATOMIC_OPERATIONS, JSON_HEADERS, request_hash
 from gateway.api.spec import load_served_spec
 from gateway.bootstrap import Gateway, build
 from gateway.config import load_settings
 from gateway.demo import _spec_examples
-from gateway.flows.ports import CallContext
-from gateway.store.idempotency import IdempotencyStore, request_hash
-from gateway.store.messages import MessageStore
+from gateway.flows.dossiers import QueueDossierSync, queue_dossier_sync
+from gateway.flows.idempotency import IdempotencyKeys, KeyAlreadyUsed, KeyClaim, KeyedAnswer
+from gateway.store import messages as message_rows
+from gateway.store.idempotency import IdempotencyRecords
 from gateway.store.schema import messages
 
 REPO = Path(__file__).resolve().parents[3]
@@ -104,43 +107,41 @@ def test_a_refusal_stores_neither_message_nor_key(client: TestClient, gateway: G
 def test_when_the_message_cannot_be_stored_the_key_is_not_recorded(
     client: TestClient, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(self: MessageStore, connection: Any, by_id: Any) -> int:
+    def broken(*_: Any, **__: Any) -> int:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(MessageStore, "_accept_in", broken)
+    monkeypatch.setattr(message_rows, "insert_accepted", broken)
     body = dossier()
     assert post(client, body, "atomic-key-0005").status_code == 500
     fingerprint = request_hash("POST", DOSSIERS, json.dumps(body).encode())
-    records = IdempotencyStore(gateway.engine)
-    assert records.lookup(CALLER, "atomic-key-0005", fingerprint).state == "miss"
+    claim = KeyClaim(CALLER, "atomic-key-0005", fingerprint)
+    records = IdempotencyRecords(gateway.engine)
+    assert records.lookup(claim).state == "miss"
     monkeypatch.undo()
     retried = post(client, body, "atomic-key-0005")
     assert retried.status_code == 202  # the key was left neither recorded nor reserved
     assert "idempotent-replayed" not in retried.headers
-    assert records.lookup(CALLER, "atomic-key-0005", fingerprint).state == "hit"
+    assert records.lookup(claim).state == "hit"
     assert message_count(gateway) == 1
 
 
 def test_concurrent_requests_with_one_key_store_one_message(gateway: Gateway) -> None:
     """Eight threads, one key, through the group commit: one message, one answer for all."""
-    services = gateway.api_services()
-    assert services.dossiers is not None and services.idempotency is not None
     body = dossier()
     fingerprint = request_hash("POST", DOSSIERS, json.dumps(body).encode())
+    keyed = KeyedAnswer(KeyClaim("city", "k-same", fingerprint), 202, JSON_HEADERS)
     answers: list[bytes] = []
     barrier = threading.Barrier(8)
 
     def one() -> None:
-        claim = AtomicClaim(services.idempotency, "city", "k-same", fingerprint, 202)  # type: ignore[arg-type]
-        ctx = CallContext("corr-00000001", "city", "k-same", None, record_answer=claim)
+        command = QueueDossierSync(body, "corr-00000001", keyed)
         barrier.wait()
+        queued: Future[Any] = queue_dossier_sync(command, gateway.units_of_work(), gateway.signer)
         try:
-            services.dossiers.sync_dossier_soon(body, ctx).result(timeout=30)  # type: ignore[union-attr]
-            assert claim.body is not None
-            answers.append(claim.body)
-        except IdempotentReplay as replay:
-            assert replay.outcome.state == "hit" and replay.outcome.response is not None
-            answers.append(replay.outcome.response.body)
+            answers.append(queued.result(timeout=30).answer)
+        except KeyAlreadyUsed as used:
+            assert used.found.state == "hit" and used.found.response is not None
+            answers.append(used.found.response.body)
 
     threads = [threading.Thread(target=one) for _ in range(8)]
     for thread in threads:
@@ -169,8 +170,8 @@ def test_the_queued_operations_take_no_reservation(
     def no_reservation(*_: Any, **__: Any) -> Any:
         raise AssertionError("a queued operation reserved its key")
 
-    monkeypatch.setattr(IdempotencyStore, "begin_soon", no_reservation)
-    monkeypatch.setattr(IdempotencyStore, "save_soon", no_reservation)
+    monkeypatch.setattr(IdempotencyKeys, "reserve_soon", no_reservation)
+    monkeypatch.setattr(IdempotencyKeys, "answer_soon", no_reservation)
     assert post(client, dossier(2), "atomic-key-0006").status_code == 202
     progress = dict(_spec_examples()["progress"], TrangThai="4")
     answer = client.post(

@@ -26,9 +26,9 @@ from gateway.api.services import ApiServices, ReadinessCheck
 from gateway.bootstrap import Gateway, build
 from gateway.config import load_settings
 from gateway.domain.errors import ConfigError, SignatureInvalid
+from gateway.flows.idempotency import KeyClaim, StoredResponse
 from gateway.messaging.port import TransportError
 from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport
-from gateway.process import api_server
 from gateway.settings_model import DEMO_SECRETS, Settings
 from gateway.store.db import utcnow
 from gateway.store.schema import idempotency
@@ -91,7 +91,7 @@ def test_serve_answers_metrics_on_its_internal_listener(tmp_path: Path) -> None:
             TTHC_HTTP__SWAGGER_UI="false",
         )
     )
-    server = api_server(gateway)
+    server = gateway.api_server()
     import threading
 
     thread = threading.Thread(target=server.run, daemon=True)
@@ -193,8 +193,9 @@ def test_the_demo_server_serves_the_ui(gateway: Gateway) -> None:
 def test_idempotency_records_are_kept_api_idempotency_ttl_hours(tmp_path: Path) -> None:
     gateway = build(settings_for(tmp_path, TTHC_API__IDEMPOTENCY_TTL_HOURS="72"))
     try:
-        assert gateway.api_services().idempotency is gateway.idempotency
-        gateway.idempotency.save("caller", "key-1", "hash", status=200, body=b"{}")
+        keys = gateway.api_services().idempotency
+        assert keys is not None
+        keys.answer_soon(KeyClaim("caller", "key-1", "hash"), StoredResponse(200, b"{}")).result(5)
         with gateway.engine.connect() as connection:
             expires = connection.execute(select(idempotency.c.expires_at)).scalar_one()
     finally:
@@ -223,10 +224,10 @@ def test_portal_pushes_are_checked_against_callbacks_portal_window_seconds(
         secret = gateway.settings.callbacks.portal_secret.get_secret_value()
         headers = signed(secret, int(time.time()) - 450, f"nonce-{window}", b"{}")
         if accepted:
-            assert verifier.verify(headers, b"{}") == f"nonce-{window}"
+            assert verifier.check(headers, b"{}") == f"nonce-{window}"
         else:
             with pytest.raises(SignatureInvalid):
-                verifier.verify(headers, b"{}")
+                verifier.check(headers, b"{}")
     finally:
         gateway.close()
 

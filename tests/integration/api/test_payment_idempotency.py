@@ -1,7 +1,7 @@
 """POST /v1/payments with an Idempotency-Key: INIT at most once, whatever is lost after it.
 
-The real gateway (flows, ledger, idempotency store on SQLite) against the payment mock
-in-process (``responses``); the failure is injected where the API saves the key's answer.
+The real gateway (flows, ledger, idempotency records on SQLite) against the payment mock
+in-process (``responses``); the failure is injected where the API stores the key's answer.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from gateway.api.app import create_app
 from gateway.bootstrap import Gateway, build
 from gateway.config import load_settings
 from gateway.demo import _spec_examples
+from gateway.flows.idempotency import IdempotencyKeys, KeyClaim, StoredResponse
 from gateway.flows.payments import keyed_reference
-from gateway.store.idempotency import IdempotencyStore
+from gateway.store.idempotency import KeyPolicy
+from gateway.store.unit_of_work import units_of_work
 from mocks.framework import register_responses
 from mocks.payment.app import PaymentMock
 from mocks.settings import MockSettings
@@ -35,18 +37,18 @@ CALLER = "city-dossier-system"
 RESERVATION = timedelta(milliseconds=300)
 
 
-class SaveFails(IdempotencyStore):
-    """The store whose first ``save`` of an answer fails (the database went away)."""
+class SaveFails(IdempotencyKeys):
+    """The port whose first answer's record fails (the database went away)."""
 
     failures = 1
 
-    def save_soon(self, *args: Any, **kwargs: Any) -> Future[None]:
+    def answer_soon(self, claim: KeyClaim, response: StoredResponse) -> Future[None]:
         if self.failures:
             self.failures -= 1
             failed: Future[None] = Future()
             failed.set_exception(ConnectionError("the store went away"))
             return failed
-        return super().save_soon(*args, **kwargs)
+        return super().answer_soon(claim, response)
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
     built.close()
 
 
-def client_for(gateway: Gateway, store: IdempotencyStore) -> TestClient:
+def client_for(gateway: Gateway, store: IdempotencyKeys) -> TestClient:
     services = dataclasses.replace(gateway.api_services(), idempotency=store)
     return TestClient(create_app(services, validate_responses=True), raise_server_exceptions=False)
 
@@ -92,7 +94,7 @@ def payment() -> dict[str, Any]:
 def test_a_lost_idempotency_answer_never_leads_to_a_second_init(
     gateway: Gateway, mock: PaymentMock
 ) -> None:
-    store = SaveFails(gateway.engine, reservation=RESERVATION)
+    store = SaveFails(units_of_work(gateway.engine, KeyPolicy(reservation=RESERVATION)))
     client = client_for(gateway, store)
     first = post(client, payment(), "pay-lost-answer-1")
     assert first.status_code >= 500  # INIT done, the answer's record failed: not answered
@@ -116,7 +118,7 @@ def test_a_lost_idempotency_answer_never_leads_to_a_second_init(
 
 def test_the_replayed_answer_equals_the_first(gateway: Gateway, mock: PaymentMock) -> None:
     """The ledger's answer for a key is the answer INIT gave (ThoiGianGD: when recorded)."""
-    client = client_for(gateway, IdempotencyStore(gateway.engine))
+    client = client_for(gateway, IdempotencyKeys(gateway.units_of_work))
     first = post(client, payment(), "pay-same-answer-1")
     assert first.status_code == 201, first.text
     flows_answer = gateway.payments.create(
@@ -154,7 +156,7 @@ def test_a_lost_ledger_row_is_refused_by_the_platform_not_paid_twice(
     """INIT reached the platform but the ledger row was not written: the retry's INIT
     carries the same MaThamChieu, the platform refuses it (04), no second link."""
     from gateway.domain.errors import Conflict
-    from gateway.flows.tables import payments as payments_table
+    from gateway.store.schema import payments as payments_table
 
     gateway.payments.create(payment(), caller=CALLER, correlation_id="t", idempotency_key="k-2")
     with gateway.engine.begin() as connection:
@@ -165,7 +167,7 @@ def test_a_lost_ledger_row_is_refused_by_the_platform_not_paid_twice(
 
 
 def test_without_a_key_each_request_is_a_new_payment(gateway: Gateway, mock: PaymentMock) -> None:
-    client = client_for(gateway, IdempotencyStore(gateway.engine))
+    client = client_for(gateway, IdempotencyKeys(gateway.units_of_work))
     first = client.post("/v1/payments", content=json.dumps(payment()), headers=CITY)
     second = client.post("/v1/payments", content=json.dumps(payment()), headers=CITY)
     assert first.status_code == second.status_code == 201

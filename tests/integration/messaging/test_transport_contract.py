@@ -267,31 +267,6 @@ def test_consume_one_by_one_acks_each_and_stops_on_request(backend: Backend) -> 
     assert again == []
 
 
-def test_replay_publishes_the_new_copy_before_unparking(backend: Backend) -> None:
-    from gateway.messaging.replay import replay_parked
-
-    transport = backend.transport()
-    transport.publish([envelope("z-1")])
-    consume_until(
-        transport,
-        [SYNC],
-        lambda d: Disposition.park("upstream_rejected", "99"),
-        lambda s: len(s) >= 1,
-    )
-    wait_parked(transport, 1)
-
-    def resign(parked):  # type: ignore[no-untyped-def]
-        assert len(transport.list_parked()) == 1  # still parked while the copy is made
-        return envelope("z-1-replay", body=parked.envelope.body)
-
-    new = replay_parked(transport, "z-1", resign)
-    assert transport.list_parked() == []
-    seen = consume_until(transport, [SYNC], lambda d: Disposition.ack(), lambda s: len(s) >= 1)
-    assert [d.envelope.message_id for d in seen] == [new.message_id]
-    with pytest.raises(Exception, match="not parked"):
-        replay_parked(transport, "z-1", resign)
-
-
 def test_consuming_a_type_without_queue_is_refused(backend: Backend) -> None:
     transport = backend.transport()
     with pytest.raises(ValueError, match="no queue"):

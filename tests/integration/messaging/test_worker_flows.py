@@ -21,6 +21,7 @@ from gateway.keys import KeyStore
 from gateway.messaging.port import REASON_EXHAUSTED, RetryPolicy
 from gateway.ops.reconcile import reconcile_job
 from gateway.store.ledger import Ledger
+from tests.conftest import outbox_rows
 
 from .conftest import Backend
 from .helpers import (
@@ -163,7 +164,7 @@ def test_committed_but_unpublished_messages_are_published_after_restart(backend:
     transport = backend.transport()
     batch = [sign(backend, f"m-{i:04d}") for i in range(50)]
     accept(backend, batch)  # committed; the process "dies" before its relay runs
-    assert backend.stack.store.outbox_size() == 50
+    assert outbox_rows(backend.stack.engine) == 50
     # after restart: a new relay and a worker
     relay = relay_for(backend, backend.transport())
     handler = CountingHandler()
@@ -179,7 +180,7 @@ def test_committed_but_unpublished_messages_are_published_after_restart(backend:
 
     run_until(run, lambda: len(handler.calls) == 50)
     assert all(count == 1 for count in handler.calls.values())
-    assert backend.stack.store.outbox_size() == 0
+    assert outbox_rows(backend.stack.engine) == 0
     view = backend.stack.store.get("m-0007")
     assert view is not None and "published" in [e.event for e in view.timeline]
 
@@ -194,7 +195,7 @@ def test_crash_after_publish_before_mark_published_duplicates_but_handles_once(
     store = backend.stack.store
     # the dying relay: takes the batch (leased 0.5 s), publishes it, dies before marking
     transport.publish(store.pending_outbox(100, lease=timedelta(seconds=0.5)))
-    assert store.outbox_size() == 30
+    assert outbox_rows(store.engine) == 30
     handler = CountingHandler()
     worker = make_worker(backend, transport, handler, batch_ledger=batch_ledger)
     run_until(worker.run, lambda: len(handler.calls) == 30)

@@ -1,4 +1,4 @@
-"""The worker's threads as ``tthc-gateway worker`` starts them (``start_worker_threads``), on
+"""The worker's threads as ``tthc-gateway worker`` starts them (``start_threads``), on
 PostgreSQL through a proxy and the embedded queue (which lives in the same database, so the
 consumer's own claims fail too): a cut of several seconds stops no thread, and every message
 accepted before and after it is delivered to the portal mock."""
@@ -20,7 +20,7 @@ from gateway.api.app import create_app
 from gateway.bootstrap import Gateway, build
 from gateway.config import load_settings
 from gateway.demo import _spec_examples
-from gateway.process import start_worker_threads
+from gateway.process import start_threads
 from tests.conftest import fresh_schema
 from tests.e2e.stack import REPO, Stack, free_port, running
 from tests.integration.faults import TcpProxy
@@ -91,7 +91,7 @@ def test_worker_threads_survive_a_cut_and_deliver_everything(
     built, direct_url = gateway
     client = TestClient(create_app(built.api_services()), raise_server_exceptions=False)
     stop = threading.Event()
-    threads = start_worker_threads(built, stop)
+    threads = start_threads(built.worker_parts(), stop)
     direct = create_engine(direct_url)
     accepted: list[str] = []
     timeline_lost: dict[str, Any] = {}

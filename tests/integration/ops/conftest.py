@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from gateway.keys import KeyStore
 from gateway.messaging.port import RetryPolicy
 from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport
-from gateway.ops.testing import Scenario
 from gateway.store import make_engine
+from gateway.testing.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -21,8 +21,8 @@ from gateway.ops.bundle_verify import verify_bundle
 from gateway.ops.message_port import OpsMessagePort
 from gateway.ops.messages import MessageFilter, show_message
 from gateway.ops.replay import ReplayRequest, replay_messages, select_parked
-from gateway.ops.testing import Scenario
 from gateway.store.schema import audit
+from gateway.testing.scenario import Scenario
 
 pytestmark = pytest.mark.integration
 

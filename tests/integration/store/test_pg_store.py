@@ -14,7 +14,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
+from gateway.domain.errors import Conflict, IllegalTransition
 from gateway.domain.messages import Envelope, MessageType
+from gateway.domain.status import DossierStatus
 from gateway.envelope import EnvelopeSigner
 from gateway.keys import KeyStore
 from gateway.store import (
@@ -22,13 +24,17 @@ from gateway.store import (
     AuditTrail,
     EvidenceEntry,
     EvidenceLog,
-    IdempotencyStore,
+    KeyClaim,
     Ledger,
     MessageStore,
     current_revision,
     make_engine,
     verify,
 )
+from gateway.store.dossier_states import current_status
+from gateway.store.idempotency import IdempotencyRecords, KeyAlreadyUsed, StoredResponse
+from gateway.store.schema import outbox
+from gateway.store.unit_of_work import PooledCommit, commit_strategy, units_of_work
 
 pytestmark = pytest.mark.integration
 LEASE = timedelta(seconds=30)
@@ -40,6 +46,11 @@ def make(signer: EnvelopeSigner, message_id: str, body: bytes = b'{"n":1}') -> E
         message_id=message_id, type=MessageType.PORTAL_DOSSIER_SYNC, recipient="portal",
         body=body, correlation_id=f"c-{message_id}",
     )  # fmt: skip
+
+
+def outbox_rows(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one())
 
 
 def run_threads(count: int, target: Callable[[int], None]) -> None:
@@ -85,7 +96,7 @@ def test_accept_is_atomic_and_idempotent_under_concurrent_writers(
         ))  # fmt: skip
     with pytest.raises(sa.exc.DatabaseError, match="disk full"):
         store.accept_many([Acceptance(make(signer, m), None, "portal") for m in ("a", "boom", "b")])
-    assert store.get("a") is None and store.outbox_size() == 0
+    assert store.get("a") is None and outbox_rows(pg_engine) == 0
 
     envelope = make(signer, "same")
     results: list[bool] = []
@@ -111,7 +122,7 @@ def test_two_relays_never_take_the_same_outbox_rows(pg_engine: Engine, keystore:
     run_threads(2, relay)
     assert not set(taken[0]) & set(taken[1])
     assert len(taken[0]) + len(taken[1]) == 200
-    assert store.outbox_size() == 0
+    assert outbox_rows(pg_engine) == 0
     assert len(store.list(status="published", limit=1000)) == 200
 
 
@@ -196,13 +207,74 @@ def test_ledger_two_processes_one_wins_and_one_takes_over_an_expired_lease(pg_ur
 
 
 def test_idempotency_concurrent_requests_with_one_key(pg_engine: Engine) -> None:
-    records = IdempotencyStore(pg_engine)
+    make_uow = units_of_work(pg_engine)
     states: list[str] = []
-    run_threads(5, lambda _: states.append(records.begin("city", "key-1", "h").state))
+
+    def reserve(claim: KeyClaim) -> str:
+        with make_uow() as uow:
+            uow.idempotency.reserve(claim)
+            try:
+                uow.commit().result(10)
+            except KeyAlreadyUsed as used:
+                return used.found.state
+        return "miss"
+
+    claim = KeyClaim("city", "key-1", "h")
+    run_threads(5, lambda _: states.append(reserve(claim)))
     assert sorted(states) == ["in_progress"] * 4 + ["miss"]
-    records.save("city", "key-1", "h", status=202, body=b"{}")
-    assert records.begin("city", "key-1", "h").state == "hit"
-    assert records.begin("city", "key-1", "other").state == "mismatch"
+    with make_uow() as uow:
+        uow.idempotency.answer(claim, StoredResponse(202, b"{}"))
+        uow.commit().result(10)
+    assert reserve(claim) == "hit"
+    assert reserve(KeyClaim("city", "key-1", "other")) == "mismatch"
+
+
+def test_the_unit_of_work_commits_through_the_pool_on_postgres(
+    pg_engine: Engine, keystore: KeyStore
+) -> None:
+    """Concurrent syncs of one dossier from one status: one passes, the other is refused;
+    a derived id stored by several units of work at once is stored once."""
+    assert isinstance(commit_strategy(pg_engine), PooledCommit)
+    make_uow = units_of_work(pg_engine)
+    signer = EnvelopeSigner(keystore)
+    code = "000.00.00.H26-261127-0001"
+    with make_uow() as uow:
+        uow.dossier_states.advance(code, DossierStatus.ACCEPTED, "m-0")
+        uow.messages.add(make(signer, "m-0"), dossier_code=code, partner="portal")
+        uow.commit().result(10)
+    outcomes: list[str] = []
+
+    def advance(index: int) -> None:
+        # 2 -> 4 and 2 -> 3: both legal from 2; 4 -> 3 and 3 -> 4 are not
+        status = DossierStatus.IN_PROCESS if index else DossierStatus.REFUSED
+        with make_uow() as uow:
+            uow.dossier_states.advance(code, status, f"m-{index + 1}")
+            uow.messages.add(make(signer, f"m-{index + 1}"), dossier_code=code, partner="portal")
+            try:
+                uow.commit().result(10)
+            except IllegalTransition:
+                outcomes.append("refused")
+                return
+        outcomes.append("accepted")
+
+    run_threads(2, advance)
+    assert sorted(outcomes) == ["accepted", "refused"]
+    assert current_status(pg_engine, code) in (DossierStatus.IN_PROCESS, DossierStatus.REFUSED)
+    assert outbox_rows(pg_engine) == 2
+
+    derived = make(signer, "derived-1")
+    errors: list[BaseException] = []
+
+    def store_derived(_: int) -> None:
+        with make_uow() as uow:
+            uow.messages.add(derived, dossier_code=None, partner="portal", keep_existing=True)
+            try:
+                uow.commit().result(10)
+            except Conflict as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+    run_threads(6, store_derived)  # the unique-key race: the losers run again and see it
+    assert errors == [] and outbox_rows(pg_engine) == 3
 
 
 def test_audit_is_append_only_on_postgres(pg_engine: Engine) -> None:
@@ -298,7 +370,7 @@ def test_batched_store_throughput_on_postgres(pg_engine: Engine, keystore: KeySt
                          for e in batch])  # fmt: skip
     elapsed = time.perf_counter() - started
     print(f"PostgreSQL: accept_many + evidence append_many: {1000 / elapsed:.0f} messages/s")
-    assert store.outbox_size() == 1000
+    assert outbox_rows(pg_engine) == 1000
     assert elapsed < 10
 
 
@@ -366,39 +438,44 @@ def test_processes_starting_together_migrate_one_at_a_time(postgres_url: str) ->
         admin.dispose()
 
 
-def test_idempotency_record_in_waits_for_a_concurrent_transaction(pg_engine: Engine) -> None:
+def test_idempotency_record_waits_for_a_concurrent_transaction(pg_engine: Engine) -> None:
     """Two transactions record one key: the second waits for the first, then finds it."""
+    from gateway.store import idempotency as keys
     from gateway.store.db import write_tx
+    from gateway.store.idempotency import KeyPolicy
 
-    records = IdempotencyStore(pg_engine)
+    claim = KeyClaim("city", "k", "h")
     first_recorded = threading.Event()
     release = threading.Event()
     seen: list[str] = []
 
+    def record(body: bytes) -> str:
+        try:
+            with write_tx(pg_engine) as connection:
+                keys.record(connection, claim, StoredResponse(202, body), KeyPolicy())
+                if body == b"1":
+                    first_recorded.set()
+                    release.wait(10)
+        except KeyAlreadyUsed as used:
+            return used.found.state
+        return "miss"
+
     def first() -> None:
-        with write_tx(pg_engine) as connection:
-            seen.append(
-                records.record_in(connection, "city", "k", "h", status=202, body=b"1").state
-            )
-            first_recorded.set()
-            release.wait(10)
+        seen.append(record(b"1"))
 
     def second() -> None:
         first_recorded.wait(10)
-        with write_tx(pg_engine) as connection:
-            seen.append(
-                records.record_in(connection, "city", "k", "h", status=202, body=b"2").state
-            )
+        seen.append(record(b"2"))
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for thread in threads:
         thread.start()
     first_recorded.wait(10)
     time.sleep(0.3)  # the second is now blocked on the first's uncommitted row
-    assert seen == ["miss"]
+    assert seen == []
     release.set()
     for thread in threads:
         thread.join(10)
     assert seen == ["miss", "hit"]
-    hit = records.lookup("city", "k", "h")
+    hit = IdempotencyRecords(pg_engine).lookup(claim)
     assert hit.response is not None and hit.response.body == b"1"

@@ -26,7 +26,7 @@ from gateway.domain.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.recorders import ListRecorder
 
 BASE = "https://partner.test/api"
 

@@ -1,4 +1,4 @@
-"""Reconciliation with a fake platform: the window, exactly-once emission, failures."""
+"""Reconciliation with the fake payment platform: the window, exactly-once emission, failures."""
 
 from __future__ import annotations
 
@@ -6,27 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 from adapters._breaker import CircuitOpen
 from adapters.http import NO_CONTEXT, CallContext
-from adapters.payment.reconcile import InMemoryLedger, UnfinishedPayment, reconcile
+from adapters.payment.reconcile import UnfinishedPayment, reconcile
 from adapters.payment.records import PaymentConfirmed, PaymentState, PaymentStatus
 from gateway.domain.errors import UpstreamError, UpstreamTimeout
+from gateway.testing.ledgers import InMemoryLedger
+from gateway.testing.partners import FakePaymentPlatform
 
 NOW = datetime(2024, 11, 21, 3, 0, tzinfo=UTC)
 
 
-class FakePlatform:
-    def __init__(
-        self, states: dict[str, PaymentState | UpstreamError], amount: int = 10_000
-    ) -> None:
-        self.states = states
-        self.amount = amount
-        self.asked: list[str] = []
-
-    def query(self, reference: str, context: CallContext = NO_CONTEXT) -> PaymentStatus:
-        self.asked.append(reference)
-        state = self.states[reference]
-        if isinstance(state, UpstreamError):
-            raise state
-        return PaymentStatus(reference, state, self.amount, "VND", "PG1", "VCB", "20241121094500")
+def platform_with(
+    states: dict[str, PaymentState | UpstreamError], amount: int = 10_000
+) -> FakePaymentPlatform:
+    return FakePaymentPlatform(
+        dict(states), amount, transaction_id="PG1", bank_code="VCB", transaction_time="20241121094500"
+    )
 
 
 def ledger_with(*ages: tuple[str, timedelta]) -> InMemoryLedger:
@@ -43,7 +37,7 @@ def test_only_the_window_between_30_minutes_and_3_days_is_queried() -> None:
         ("old", timedelta(days=3, seconds=1)),
         ("mid", timedelta(days=2)),
     )
-    platform = FakePlatform({"edge": PaymentState.PENDING, "mid": PaymentState.PENDING})
+    platform = platform_with({"edge": PaymentState.PENDING, "mid": PaymentState.PENDING})
     report = reconcile(ledger, platform, NOW, lambda event: None)
     assert sorted(platform.asked) == ["edge", "mid"] and report.pending == 2
 
@@ -51,7 +45,7 @@ def test_only_the_window_between_30_minutes_and_3_days_is_queried() -> None:
 def test_a_paid_transaction_is_emitted_once_even_across_runs() -> None:
     ledger = ledger_with(("r1", timedelta(hours=1)))
     emitted: list[PaymentConfirmed] = []
-    platform = FakePlatform({"r1": PaymentState.PAID})
+    platform = platform_with({"r1": PaymentState.PAID})
     assert reconcile(ledger, platform, NOW, emitted.append).confirmed == ("r1",)
     assert reconcile(ledger, platform, NOW, emitted.append).checked == 0
     assert len(emitted) == 1
@@ -66,13 +60,13 @@ def test_a_paid_transaction_is_emitted_once_even_across_runs() -> None:
 def test_when_the_callback_wins_the_race_nothing_is_emitted() -> None:
     ledger = ledger_with(("r1", timedelta(hours=1)))
 
-    class CallbackWins(FakePlatform):
+    class CallbackWins(FakePaymentPlatform):
         def query(self, reference: str, context: CallContext = NO_CONTEXT) -> PaymentStatus:
             ledger.mark_paid(reference, "callback")  # the confirm arrives meanwhile
             return super().query(reference, context)
 
     emitted: list[PaymentConfirmed] = []
-    report = reconcile(ledger, CallbackWins({"r1": PaymentState.PAID}), NOW, emitted.append)
+    report = reconcile(ledger, CallbackWins({"r1": PaymentState.PAID}, amount=10_000), NOW, emitted.append)
     assert emitted == [] and report.already_finished == 1
 
 
@@ -80,7 +74,7 @@ def test_failed_mismatched_and_erroring_transactions() -> None:
     ledger = ledger_with(
         ("failed", timedelta(hours=1)), ("flaky", timedelta(hours=2)), ("odd", timedelta(hours=3))
     )
-    platform = FakePlatform(
+    platform = platform_with(
         {
             "failed": PaymentState.FAILED,
             "flaky": UpstreamTimeout("payment", "QUERY: slow"),
@@ -100,6 +94,6 @@ def test_failed_mismatched_and_erroring_transactions() -> None:
 
 def test_an_open_circuit_ends_the_run() -> None:
     ledger = ledger_with(("a", timedelta(hours=1)), ("b", timedelta(hours=2)))
-    platform = FakePlatform({"a": CircuitOpen("payment", "circuit open"), "b": PaymentState.PAID})
+    platform = platform_with({"a": CircuitOpen("payment", "circuit open"), "b": PaymentState.PAID})
     report = reconcile(ledger, platform, NOW, lambda event: None)
     assert report.stopped_early and report.checked == 1 and platform.asked == ["a"]

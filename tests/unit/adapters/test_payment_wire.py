@@ -23,6 +23,7 @@ from adapters.payment.records import (
     PaymentState,
 )
 from gateway.domain.errors import InvalidInput, UpstreamMalformed, UpstreamUnavailable
+from gateway.domain.time_zone import VIETNAM
 from mocks.payment import checksum as platform
 
 AT = datetime(2024, 11, 20, 2, 30, 0, 123456, tzinfo=UTC)  # 09:30:00.123 in Hanoi
@@ -41,7 +42,7 @@ def test_reference_is_dossier_code_stripped_plus_time(code: str, at: datetime) -
     reference = wire.derive_reference(code, at)
     assert re.fullmatch(r"[A-Za-z0-9]{1,50}", reference)
     stripped = re.sub(r"[^A-Za-z0-9]", "", code)
-    local = at.astimezone(wire.VIETNAM)
+    local = at.astimezone(VIETNAM)
     assert (
         reference == stripped + local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
     )

@@ -11,7 +11,7 @@ import responses
 from adapters.http import HttpConfig, PartnerHttp
 from adapters.population.auth import TokenProvider, direct_headers, endpoint_url
 from gateway.domain.errors import UpstreamMalformed, UpstreamRejected
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.recorders import ListRecorder
 from mocks.population.auth import digest as service_digest  # written independently
 
 

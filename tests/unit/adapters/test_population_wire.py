@@ -16,7 +16,7 @@ from adapters.population import wire
 from adapters.population.records import BirthDate, Citizen, CitizenQuery
 from adapters.xml import SoapAnswer, SoapCaller, parse_answer, soap_body
 from gateway.domain.errors import IdentifierError, InvalidInput, UpstreamMalformed
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.recorders import ListRecorder
 from mocks.population import soap as deployed
 from mocks.population.seed import generate_population
 

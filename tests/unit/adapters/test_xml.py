@@ -37,7 +37,7 @@ from gateway.domain.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.recorders import ListRecorder
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL = Path("contracts/population/dancu.wsdl")

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from gateway.api import ApiServices, create_app
 from gateway.flows.portal_push import PortalPushVerifier
 from gateway.store import make_engine, upgrade
+from gateway.store.unit_of_work import units_of_work
 
 warnings.filterwarnings("ignore", message=".*httpx.*")
 
@@ -79,8 +80,8 @@ def open_client(services: ApiServices) -> TestClient:
 
 
 @pytest.fixture(scope="session")
-def shared_backend() -> FakeBackend:
-    return FakeBackend()
+def shared_backend(engine: Engine) -> FakeBackend:
+    return FakeBackend(units_of_work(engine))
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,8 @@ from gateway.bootstrap import Gateway, build
 from gateway.config import load_settings
 from gateway.demo import _spec_examples
 from gateway.domain.errors import UpstreamMalformed, UpstreamUnavailable
-from gateway.flows.payment_ledger import SqlPaymentLedger
 from gateway.flows.portal_push import portal_signature
+from gateway.store.payments import SqlPaymentLedger
 
 REPO = Path(__file__).resolve().parents[3]
 JSON = {"Content-Type": "application/json"}
@@ -289,10 +289,10 @@ def test_portal_push_retry_after_a_5xx_is_not_a_replay(
     client: TestClient, backend: FakeBackend
 ) -> None:
     body, nonce = pushed_body(), uuid.uuid4().hex
-    backend.errors["callbacks.portal_dossier_submitted"] = UpstreamUnavailable("city", "down")
+    backend.errors["uow.commit"] = UpstreamUnavailable("city", "down")
     failed = client.post(PUSH, content=body, headers=portal_headers(body, nonce))
     assert failed.status_code == 503, failed.text
-    del backend.errors["callbacks.portal_dossier_submitted"]
+    del backend.errors["uow.commit"]
     retry = client.post(PUSH, content=body, headers=portal_headers(body, nonce))
     assert retry.status_code == 202, retry.text
     assert client.post(PUSH, content=body, headers=portal_headers(body, nonce)).status_code == 401
@@ -323,31 +323,22 @@ def test_payment_confirm_after_an_invalid_body_is_accepted_not_already_confirmed
     assert again.json()["MaLoi"] == "02"
 
 
-class _FailingOnce:
-    """An acceptor that fails its first call as a store outage would (a 5xx)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.failed = inner, False
-
-    def accept(self, *args: Any, **kwargs: Any) -> Any:
-        if not self.failed:
-            self.failed = True
-            raise UpstreamUnavailable("city", "simulated failure while announcing")
-        return self.inner.accept(*args, **kwargs)
-
-
 def test_payment_confirm_retry_after_a_5xx_is_accepted_not_already_confirmed(
-    wired: TestClient, gateway: Gateway
+    wired: TestClient, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from gateway.store import messages
+
     _pending_payment(gateway, "REFRETRY2")
-    flows = gateway.payments
-    real = flows._acceptor
-    flows._acceptor = _FailingOnce(real)  # type: ignore[assignment]
-    try:
-        failed = wired.post(CALLBACK, json=signed_confirm("REFRETRY2"))
-        assert failed.status_code >= 500, failed.text
-        retry = wired.post(CALLBACK, json=signed_confirm("REFRETRY2"))
-        assert retry.status_code == 200 and retry.json()["MaLoi"] == "00", retry.text
-    finally:
-        flows._acceptor = real
+    real = messages.insert_accepted
+
+    def failing(*args: Any, **kwargs: Any) -> int:
+        raise UpstreamUnavailable("city", "simulated failure while announcing")
+
+    monkeypatch.setattr(messages, "insert_accepted", failing)
+    failed = wired.post(CALLBACK, json=signed_confirm("REFRETRY2"))
+    assert failed.status_code >= 500, failed.text
+    monkeypatch.setattr(messages, "insert_accepted", real)
+    retry = wired.post(CALLBACK, json=signed_confirm("REFRETRY2"))
+    assert retry.status_code == 200 and retry.json()["MaLoi"] == "00", retry.text
+    monkeypatch.undo()
     assert wired.post(CALLBACK, json=signed_confirm("REFRETRY2")).json()["MaLoi"] == "02"

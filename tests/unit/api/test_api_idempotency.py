@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST, with the real store on a migrated SQLite database."""
+"""Idempotency-Key on POST, with the real port and store on a migrated SQLite database."""
 
 from __future__ import annotations
 
@@ -12,19 +12,26 @@ from api_fakes import CITY_KEY, LIMITED_KEY, FakeBackend, request_example, spec
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from gateway.api.idempotency import IdempotencyMiddleware
+from gateway.api.idempotency import IdempotencyMiddleware, request_hash
 from gateway.api.security import BODY_EXTENSION
 from gateway.domain.errors import UpstreamTimeout
-from gateway.store import IdempotencyStore
-from gateway.store.idempotency import IdempotencyResult
+from gateway.flows.idempotency import IdempotencyKeys, KeyClaim, StoredResponse
+from gateway.store.unit_of_work import units_of_work
 
 LOOKUP = "/v1/citizens/lookup"
 
 
 @pytest.fixture
 def idem_client(make_client: Any, engine: Engine) -> TestClient:
-    client: TestClient = make_client(idempotency=IdempotencyStore(engine))
+    client: TestClient = make_client(idempotency=IdempotencyKeys(units_of_work(engine)))
     return client
+
+
+def test_request_hash_depends_on_method_path_and_exact_body() -> None:
+    base = request_hash("post", "/v1/dossiers", b'{"a":1}')
+    assert base == request_hash("POST", "/v1/dossiers", b'{"a":1}')
+    assert len({base, request_hash("POST", "/v1/dossiers", b'{"a": 1}'),
+                request_hash("POST", "/v1/other", b'{"a":1}'), request_hash("PUT", "/v1/dossiers", b'{"a":1}')}) == 4  # fmt: skip
 
 
 def _lookup(client: TestClient, key: str, body: dict[str, Any], api_key: str = CITY_KEY) -> Any:
@@ -92,23 +99,17 @@ class _HeldStore:
         self.saved: Future[None] = Future()
         self.stored: list[tuple[int, bytes, dict[str, str]]] = []
 
-    def begin_soon(self, caller: str, key: str, request_hash: str) -> Future[Any]:
-        done: Future[Any] = Future()
-        done.set_result(IdempotencyResult("miss"))
+    def reserve_soon(self, claim: KeyClaim) -> Future[None]:
+        done: Future[None] = Future()
+        done.set_result(None)
         return done
 
-    def save_soon(
-        self,
-        caller: str,
-        key: str,
-        request_hash: str,
-        *,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-    ) -> Future[None]:
-        self.stored.append((status, body, dict(headers or {})))
+    def answer_soon(self, claim: KeyClaim, response: StoredResponse) -> Future[None]:
+        self.stored.append((response.status, response.body, dict(response.headers)))
         return self.saved
+
+    def release_soon(self, claim: KeyClaim) -> Future[None]:
+        raise AssertionError("nothing failed")
 
 
 def test_the_answer_is_sent_only_after_its_record_is_committed() -> None:
@@ -130,7 +131,7 @@ def test_the_answer_is_sent_only_after_its_record_is_committed() -> None:
     scope = {
         "type": "http",
         "method": "POST",
-        "path": "/v1/dossiers",
+        "path": "/v1/citizens/lookup",
         "headers": [(b"idempotency-key", b"idem-key-00000009")],
         "extensions": {
             "connexion_context": {"token_info": {"caller": "city"}},

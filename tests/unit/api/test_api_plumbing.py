@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from api_fakes import CITY_KEY, FakeBackend, request_example, spec
+from api_fakes import CITY_KEY, PAYMENT_SECRET, FakeBackend, request_example, spec
 from conftest import JWKS, PORTAL_SECRET, build_services
 from starlette.testclient import TestClient
 
+from adapters.payment.checksum import sign
 from gateway.api import ReadinessCheck, create_app
 from gateway.domain.errors import ConfigError
 from gateway.flows.portal_push import portal_signature
@@ -228,12 +229,16 @@ PUSH = "/v1/callbacks/portal/dossiers"
 
 def test_signed_portal_push_is_accepted(client: TestClient, backend: FakeBackend) -> None:
     body = submitted_body()
-    response = client.post(PUSH, content=body, headers=portal_push(body))
+    headers = portal_push(body)
+    response = client.post(PUSH, content=body, headers=headers)
     assert response.status_code == 202, response.text
-    ((name, args, ctx),) = backend.calls
-    assert name == "callbacks.portal_dossier_submitted"
-    assert args == (json.loads(body),)
-    assert ctx.caller == "portal"
+    ((spend, add),) = backend.committed()
+    assert spend[0] == "nonces.spend" and spend[1][0] == headers["X-Portal-Nonce"]
+    name, (envelope,), options = add
+    assert name == "messages.add" and envelope.type == "city.dossier.submitted"
+    assert json.loads(envelope.body)["dossier"] == json.loads(body)
+    assert options["keep_existing"] is True
+    assert response.json() == {"messageId": envelope.message_id, "status": "accepted"}
 
 
 def test_portal_push_refusals(client: TestClient, backend: FakeBackend) -> None:
@@ -268,18 +273,29 @@ def test_portal_push_nonce_is_single_use(client: TestClient, backend: FakeBacken
     assert len(backend.calls) == 1
 
 
+def signed_confirm(backend: FakeBackend) -> dict[str, Any]:
+    """The contract's example confirm, signed, for a payment the fake ledger knows."""
+    example = request_example(spec()["paths"]["/v1/callbacks/payments"]["post"])
+    fields = {k: v for k, v in example.items() if k != "MaXacThuc"}
+    backend.payments[example["MaThamChieu"]] = example["SoTien"]
+    return sign("CONFIRM", fields, PAYMENT_SECRET, "sha256-suffix")
+
+
 def test_payment_confirm_is_answered_in_the_platform_format(
     client: TestClient, backend: FakeBackend
 ) -> None:
-    confirm = request_example(spec()["paths"]["/v1/callbacks/payments"]["post"])
+    confirm = signed_confirm(backend)
     response = client.post("/v1/callbacks/payments", json=confirm)
     assert response.status_code == 200
     assert response.json()["MaLoi"] == "00"
-    assert backend.calls[0][0] == "callbacks.payment_confirmed"
+    ((add, announced, paid),) = backend.committed()
+    assert add[0] == "messages.add" and add[1][0].type == "city.payment.confirmed"
+    assert announced[0] == "payments.set_announced"
+    assert paid[:2] == ("payments.finish", (confirm["MaThamChieu"], "paid", "callback"))
 
 
 def test_payment_confirm_source_allowlist(backend: FakeBackend) -> None:
-    confirm = request_example(spec()["paths"]["/v1/callbacks/payments"]["post"])
+    confirm = signed_confirm(backend)
     app = create_app(build_services(backend, payment_callback_allowlist=["10.0.0.0/8"]))
     with TestClient(app, client=("192.0.2.7", 40000)) as outsider:
         response = outsider.post("/v1/callbacks/payments", json=confirm)

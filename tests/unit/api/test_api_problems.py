@@ -175,7 +175,7 @@ def test_gateway_errors_become_problems(
 
 
 def test_illegal_transition_names_the_field(client: TestClient, backend: FakeBackend) -> None:
-    backend.errors["dossiers.sync_dossier"] = IllegalTransition(
+    backend.errors["uow.commit"] = IllegalTransition(
         "TrangThaiHoSo 2 -> 9 is not allowed", field="body.TrangThaiHoSo"
     )
     problem = assert_problem(client.post("/v1/dossiers", json=dossier_example(), headers=CITY), 422)
@@ -186,9 +186,7 @@ def test_illegal_transition_names_the_field(client: TestClient, backend: FakeBac
 def test_unexpected_exception_is_500_without_internals(
     client: TestClient, backend: FakeBackend
 ) -> None:
-    backend.errors["dossiers.sync_dossier"] = RuntimeError(
-        "password=hunter2 at /srv/secret.py line 3"
-    )
+    backend.errors["uow.commit"] = RuntimeError("password=hunter2 at /srv/secret.py line 3")
     response = client.post("/v1/dossiers", json=dossier_example(), headers=CITY)
     problem = assert_problem(response, 500, "internal_error")
     assert "hunter2" not in response.text
@@ -200,8 +198,9 @@ def test_a_port_answer_that_breaks_the_contract_is_caught(
     client: TestClient, backend: FakeBackend
 ) -> None:
     """Response validation is on: a port's non-conforming answer never reaches the caller."""
-    backend.answers["dossiers.sync_dossier"] = {"messageId": "7b2f4c1e", "status": "done", "x": 1}
-    response = client.post("/v1/dossiers", json=dossier_example(), headers=CITY)
+    backend.answers["citizens.lookup"] = {"found": "7b2f4c1e", "x": 1}
+    body = request_example(spec()["paths"][LOOKUP]["post"])
+    response = client.post(LOOKUP, json=body, headers=CITY)
     assert_problem(response, 500, "internal_error")
     assert "7b2f4c1e" not in response.text
 

@@ -74,7 +74,7 @@ def assert_store_unavailable(response: Any) -> dict[str, Any]:
 def test_the_store_unavailable_is_503_with_retry_after(
     client: TestClient, backend: FakeBackend, make_error: Any
 ) -> None:
-    backend.errors["dossiers.sync_dossier"] = make_error()  # the write future fails with it
+    backend.errors["uow.commit"] = make_error()  # the commit's future fails with it
     response = client.post("/v1/dossiers", json=dossier_example(), headers=CITY)
     assert_store_unavailable(response)
 
@@ -90,7 +90,7 @@ def test_a_blocking_port_meeting_the_outage_is_503_too(
 def test_a_503_is_logged_as_one_line_without_a_traceback(
     client: TestClient, backend: FakeBackend, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend.errors["dossiers.sync_dossier"] = operational()
+    backend.errors["uow.commit"] = operational()
     client.post("/v1/dossiers", json=dossier_example(), headers=CITY)
     logged = capsys.readouterr()
     text = logged.out + logged.err
@@ -115,7 +115,7 @@ OTHER_DATABASE_ERRORS = {
 def test_other_database_errors_stay_500(
     client: TestClient, backend: FakeBackend, make_error: Any
 ) -> None:
-    backend.errors["dossiers.sync_dossier"] = make_error()
+    backend.errors["uow.commit"] = make_error()
     response = client.post("/v1/dossiers", json=dossier_example(), headers=CITY)
     assert response.status_code == 500
     assert response.json()["code"] == "internal_error"

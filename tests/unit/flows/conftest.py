@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gateway.flows.acceptor import Acceptor
+from gateway.store.repositories import UnitOfWork
+from gateway.store.unit_of_work import units_of_work
 from gateway.testing import LocalStack, local_stack
 
 
@@ -14,5 +16,6 @@ def stack(tmp_path: Path) -> LocalStack:
 
 
 @pytest.fixture
-def acceptor(stack: LocalStack) -> Acceptor:
-    return Acceptor(stack.signer, stack.store)
+def uow(stack: LocalStack) -> Callable[[], UnitOfWork]:
+    """A factory of the store's units of work (group commit on the stack's SQLite)."""
+    return units_of_work(stack.engine)

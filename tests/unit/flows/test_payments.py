@@ -7,45 +7,31 @@ store, ledger, signer and outbox are real (migrated SQLite).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from adapters.http import NO_CONTEXT, CallContext
 from adapters.payment.checksum import sign
-from adapters.payment.records import InitResult, PaymentRequest, PaymentState, PaymentStatus
+from adapters.payment.records import PaymentState
 from gateway.domain.errors import InvalidInput, NotFound
-from gateway.flows.acceptor import Acceptor
-from gateway.flows.payment_ledger import SqlPaymentLedger
-from gateway.flows.payments import Beneficiary, PaymentFlows, payment_request
-from gateway.flows.tables import payments as payments_table
+from gateway.flows.payments import (
+    Beneficiary,
+    ConfirmPayment,
+    PaymentFlows,
+    confirm_payment,
+    payment_request,
+)
+from gateway.store.payments import SqlPaymentLedger
+from gateway.store.repositories import UnitOfWork
+from gateway.store.schema import payments as payments_table
 from gateway.testing import LocalStack
+from gateway.testing.partners import FakePaymentPlatform
 
 SECRET = "demo-payment-secret"
 CODE = "000.00.00.H26-261127-0042"
-
-
-@dataclass
-class FakePlatform:
-    states: dict[str, PaymentState] = field(default_factory=dict)
-    inits: list[PaymentRequest] = field(default_factory=list)
-
-    def init(self, request: PaymentRequest, context: CallContext = NO_CONTEXT) -> InitResult:
-        self.inits.append(request)
-        reference = f"REF{len(self.inits):04d}"
-        self.states[reference] = PaymentState.PENDING
-        return InitResult(reference, f"http://pay.test/checkout/{reference}", "20261127100000")
-
-    def query(self, reference: str, context: CallContext = NO_CONTEXT) -> PaymentStatus:
-        return PaymentStatus(
-            reference, self.states[reference], 75000, "VND", "PG0001", "970415", "20261127100500"
-        )
-
-    def get_bill(self, reference: str, context: CallContext = NO_CONTEXT) -> bytes:
-        return b"%PDF-1.4 receipt"
 
 
 def api_request(**receipt: Any) -> dict[str, Any]:
@@ -71,22 +57,30 @@ def confirm(
 
 
 @pytest.fixture
-def platform() -> FakePlatform:
-    return FakePlatform()
+def platform() -> FakePaymentPlatform:
+    return FakePaymentPlatform()  # INIT makes REF0001, ...; QUERY answers 75000 VND
 
 
 @pytest.fixture
-def flows(stack: LocalStack, acceptor: Acceptor, platform: FakePlatform) -> PaymentFlows:
+def flows(
+    stack: LocalStack, uow: Callable[[], UnitOfWork], platform: FakePaymentPlatform
+) -> PaymentFlows:
     return PaymentFlows(
         platform,  # type: ignore[arg-type]
         SqlPaymentLedger(stack.engine),
-        acceptor,
+        uow,
+        stack.signer,
         partner_code="HANOI",
         secret=SECRET,
         scheme="sha256-suffix",
         beneficiary=Beneficiary("3511000123456", "970415", "Kho bạc"),
         reconcile_window=(timedelta(0), timedelta(days=3)),
     )
+
+
+def confirm_callback(flows: PaymentFlows, body: bytes, correlation_id: str) -> dict[str, Any]:
+    """What the API's callback handler does with the platform's confirm."""
+    return confirm_payment(ConfirmPayment(body, correlation_id), flows.units_of_work(), flows)
 
 
 def city_events(stack: LocalStack) -> list[dict[str, Any]]:
@@ -98,7 +92,7 @@ def city_events(stack: LocalStack) -> list[dict[str, Any]]:
 
 
 def test_create_records_the_transaction_and_fills_the_beneficiary(
-    flows: PaymentFlows, platform: FakePlatform
+    flows: PaymentFlows, platform: FakePaymentPlatform
 ) -> None:
     created = flows.create(api_request(), caller="city", correlation_id="c")
     assert created["MaThamChieu"] == "REF0001" and created["UrlThanhToan"].endswith("/REF0001")
@@ -116,8 +110,8 @@ def test_callback_announces_once_and_a_repeat_answers_02(
     flows: PaymentFlows, stack: LocalStack
 ) -> None:
     flows.create(api_request(), caller="city", correlation_id="c")
-    first = flows.confirm_callback(confirm("REF0001"), correlation_id="ipn-1")
-    again = flows.confirm_callback(confirm("REF0001"), correlation_id="ipn-2")
+    first = confirm_callback(flows, confirm("REF0001"), correlation_id="ipn-1")
+    again = confirm_callback(flows, confirm("REF0001"), correlation_id="ipn-2")
     assert (first["MaLoi"], again["MaLoi"]) == ("00", "02")
     events = city_events(stack)
     assert len(events) == 1 and events[0]["payment"]["MaThamChieu"] == "REF0001"
@@ -143,7 +137,7 @@ def test_refused_callbacks_announce_nothing(
     flows: PaymentFlows, stack: LocalStack, body, code: str
 ) -> None:  # type: ignore[no-untyped-def]
     flows.create(api_request(), caller="city", correlation_id="c")
-    answer = flows.confirm_callback(body(), correlation_id="ipn")
+    answer = confirm_callback(flows, body(), correlation_id="ipn")
     assert answer["MaLoi"] == code and answer["MaXacThuc"]
     assert city_events(stack) == []
     assert flows.ledger.get("REF0001").state == "pending"  # type: ignore[union-attr]
@@ -152,13 +146,14 @@ def test_refused_callbacks_announce_nothing(
 def test_failed_payment_is_recorded_not_announced(flows: PaymentFlows, stack: LocalStack) -> None:
     flows.create(api_request(), caller="city", correlation_id="c")
     assert (
-        flows.confirm_callback(confirm("REF0001", code="24"), correlation_id="ipn")["MaLoi"] == "00"
+        confirm_callback(flows, confirm("REF0001", code="24"), correlation_id="ipn")["MaLoi"]
+        == "00"
     )
     assert city_events(stack) == [] and flows.ledger.get("REF0001").state == "failed"  # type: ignore[union-attr]
 
 
 def test_status_query_finding_it_paid_announces_once_then_callback_is_02(
-    flows: PaymentFlows, platform: FakePlatform, stack: LocalStack
+    flows: PaymentFlows, platform: FakePaymentPlatform, stack: LocalStack
 ) -> None:
     flows.create(api_request(), caller="city", correlation_id="c")
     assert flows.status("REF0001", correlation_id="q")["status"] == "pending"
@@ -166,41 +161,46 @@ def test_status_query_finding_it_paid_announces_once_then_callback_is_02(
     status = flows.status("REF0001", correlation_id="q")
     assert status == {"MaThamChieu": "REF0001", "TrangThaiGD": 1, "status": "paid", "SoTien": 75000,
                       "MaGiaoDich": "PG0001", "ThoiGianGD": "20261127100500"}  # fmt: skip
-    assert flows.confirm_callback(confirm("REF0001"), correlation_id="ipn")["MaLoi"] == "02"
+    assert confirm_callback(flows, confirm("REF0001"), correlation_id="ipn")["MaLoi"] == "02"
     assert len(city_events(stack)) == 1
 
 
 def test_reconciliation_recovers_a_lost_callback_once(
-    flows: PaymentFlows, platform: FakePlatform, stack: LocalStack
+    flows: PaymentFlows, platform: FakePaymentPlatform, stack: LocalStack
 ) -> None:
     flows.create(api_request(), caller="city", correlation_id="c")
     platform.states["REF0001"] = PaymentState.PAID
     assert flows.reconcile().confirmed == ("REF0001",)
     assert flows.reconcile().checked == 0
-    assert flows.confirm_callback(confirm("REF0001"), correlation_id="late")["MaLoi"] == "02"
+    assert confirm_callback(flows, confirm("REF0001"), correlation_id="late")["MaLoi"] == "02"
     assert len(city_events(stack)) == 1
 
 
-def test_crash_between_announcing_and_marking_is_completed_by_the_repeat(
-    flows: PaymentFlows, stack: LocalStack
+def test_a_failure_while_announcing_marks_nothing_and_the_repeat_completes(
+    flows: PaymentFlows, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The event, its record on the payment and the mark are one unit of work."""
+    from gateway.store import payments as payment_rows
+
     flows.create(api_request(), caller="city", correlation_id="c")
     body = confirm("REF0001")
-    original = flows.ledger.mark_paid
 
-    def crash(*_: object) -> bool:
-        raise RuntimeError("the process died here")
+    def crash(*_: object, **__: object) -> bool:
+        raise RuntimeError("the store failed here")
 
-    flows.ledger.mark_paid = crash  # type: ignore[method-assign]
+    monkeypatch.setattr(payment_rows, "finish", crash)
     with pytest.raises(RuntimeError):
-        flows.confirm_callback(body, correlation_id="ipn-1")
-    flows.ledger.mark_paid = original  # type: ignore[method-assign]
-    assert flows.confirm_callback(body, correlation_id="ipn-2")["MaLoi"] == "00"
-    assert len(city_events(stack)) == 1 and flows.ledger.get("REF0001").state == "paid"  # type: ignore[union-attr]
+        confirm_callback(flows, body, "ipn-1")
+    monkeypatch.undo()
+    assert city_events(stack) == [] and flows.ledger.get("REF0001").state == "pending"  # type: ignore[union-attr]
+    assert confirm_callback(flows, body, "ipn-2")["MaLoi"] == "00"
+    row = flows.ledger.get("REF0001")
+    assert len(city_events(stack)) == 1 and row is not None and row.state == "paid"
+    assert row.confirm_message_id is not None
 
 
 def test_paid_row_left_without_its_event_is_announced_by_reconciliation(
-    flows: PaymentFlows, platform: FakePlatform, stack: LocalStack
+    flows: PaymentFlows, platform: FakePaymentPlatform, stack: LocalStack
 ) -> None:
     flows.create(api_request(), caller="city", correlation_id="c")
     platform.states["REF0001"] = PaymentState.PAID

@@ -1,18 +1,25 @@
-"""Partner calls: PartnerHttp's outcome classification and the Prometheus observer."""
+"""Partner calls: PartnerHttp's outcome classification, and the Prometheus observer the
+composition root gives every partner's HTTP."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 import responses
-from prometheus_client import CollectorRegistry
 
-from adapters.city.client import CityClient, CityConfig, CityEvent
+from adapters.city.client import CityEvent
 from adapters.http import CallOutcome, HttpConfig, PartnerHttp
-from gateway.domain.exchange import ListRecorder
-from gateway.metrics import PartnerCallMetrics, observe_partner_calls
+from gateway.bootstrap import Gateway, build
+from gateway.config import load_settings
+from gateway.metrics import PartnerCallMetrics
+from gateway.testing.recorders import ListRecorder
 
+REPO = Path(__file__).resolve().parents[3]
 BASE = "https://partner.test/api"
+CITY = "http://city.test"
 MESSAGE_ID = "0b6a1f6e-3c1d-4f7a-9d39-2f1c5e8a7b10"
 
 
@@ -97,21 +104,42 @@ def test_a_failing_observer_never_fails_the_call() -> None:
     assert make(Broken()).send("POST", "/op", operation="INIT").status == 200
 
 
+# ---- the observer the composition root gives every partner's HTTP ------------------------
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    var = tmp_path_factory.mktemp("partner-calls")
+    environ = {
+        "TTHC_VAR_DIR": str(var),
+        "TTHC_KEYS__DIRECTORY": str(var / "keys"),
+        "TTHC_EVIDENCE__TSA_URL": "",
+        "TTHC_ADAPTERS__CITY__URL": CITY,
+    }
+    built = build(load_settings(REPO / "config", environ=environ))
+    yield built
+    built.close()
+
+
+@pytest.mark.parametrize("partner", ["portal", "payment", "population", "warehouse", "city"])
+def test_every_partner_http_reports_to_the_process_metrics(gateway: Gateway, partner: str) -> None:
+    http: PartnerHttp = getattr(gateway, f"{partner}_http")
+    assert http.partner == partner
+    assert isinstance(gateway.partner_calls, PartnerCallMetrics)
+    assert http.observer is gateway.partner_calls  # the process's one observer
+
+
 @responses.activate
-def test_prometheus_observer_on_a_real_client() -> None:
-    """A city delivery through CityClient, observed via ``observe_partner_calls``."""
+def test_prometheus_observer_on_the_wired_city_client(gateway: Gateway) -> None:
+    """A city delivery through the gateway's own CityClient lands in its ``/metrics``
+    registry (``gateway.metrics``), with no observer attached by hand."""
     responses.add(
         "POST",
-        "https://city.test/events",
+        f"{CITY}/events",
         status=202,
         json={"messageId": MESSAGE_ID, "status": "accepted", "receivedAt": "2026-11-27T04:00:00Z"},
     )
-    responses.add("POST", "https://city.test/events", status=500)
-    registry = CollectorRegistry()
-    metrics = PartnerCallMetrics(registry)
-    client = observe_partner_calls(
-        CityClient(CityConfig(HttpConfig("city", "https://city.test")), ListRecorder()), metrics
-    )
+    responses.add("POST", f"{CITY}/events", status=500)
     event = CityEvent(
         message_id=MESSAGE_ID,
         type="city.dossier.submitted",
@@ -119,12 +147,12 @@ def test_prometheus_observer_on_a_real_client() -> None:
         body=b"{}",
         jws="h..s",
     )
-    client.deliver(event)
+    gateway.city.deliver(event)
     with pytest.raises(Exception, match="HTTP 500"):
-        client.deliver(event)
+        gateway.city.deliver(event)
 
     def sample(name: str, **labels: str) -> float | None:
-        return registry.get_sample_value(name, labels)
+        return gateway.metrics.get_sample_value(name, labels)
 
     operation = "deliver"
     ok = {"partner": "city", "operation": operation, "outcome": "ok"}
@@ -132,8 +160,3 @@ def test_prometheus_observer_on_a_real_client() -> None:
     assert sample("tthc_partner_calls_total", **(ok | {"outcome": "unavailable"})) == 1
     count = sample("tthc_partner_call_duration_seconds_count", partner="city", operation=operation)
     assert count == 2
-
-
-def test_observing_something_without_partner_http_is_refused() -> None:
-    with pytest.raises(TypeError, match="no PartnerHttp"):
-        observe_partner_calls(object(), PartnerCallMetrics(CollectorRegistry()))

@@ -1,5 +1,5 @@
 """Ops fixtures: a migrated SQLite store, a key store, the embedded transport (unique
-prefix, short retry delays) and a :class:`gateway.ops.testing.Scenario` over them."""
+prefix, short retry delays) and a :class:`gateway.testing.scenario.Scenario` over them."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from gateway.keys import KeyStore
 from gateway.messaging.embedded import EmbeddedTransport
 from gateway.messaging.port import RetryPolicy
-from gateway.ops.testing import Scenario
 from gateway.store import make_engine, upgrade
+from gateway.testing.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[3]
 

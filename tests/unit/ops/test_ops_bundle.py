@@ -14,8 +14,8 @@ from gateway.keys import KeyStore
 from gateway.ops import bundle_verify
 from gateway.ops.bundle import build_bundle, export_bundle
 from gateway.ops.bundle_verify import verify_bundle
-from gateway.ops.testing import Scenario
 from gateway.store.evidence_format import record_hash
+from gateway.testing.scenario import Scenario
 
 
 def delivered_dossier(scenario: Scenario, count: int = 4) -> tuple[list[str], str]:

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.ops import bundle_verify
-from gateway.ops.testing import CITIZEN, Scenario
 from gateway.store.schema import audit
+from gateway.testing.partners import CITIZEN
+from gateway.testing.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[3]
 CLI = [sys.executable, "-c", "from gateway.cli import main; main()"]

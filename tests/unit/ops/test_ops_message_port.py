@@ -11,7 +11,7 @@ from gateway.api.spec import load_served_spec
 from gateway.domain.errors import Conflict, NotFound
 from gateway.flows.ports import CallContext
 from gateway.ops.message_port import OpsMessagePort
-from gateway.ops.testing import Scenario
+from gateway.testing.scenario import Scenario
 
 CTX = CallContext(correlation_id="c-1", caller="operator", idempotency_key=None, client_ip=None)
 

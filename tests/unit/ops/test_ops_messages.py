@@ -9,7 +9,8 @@ import pytest
 from gateway.domain.errors import InvalidInput, NotFound
 from gateway.ops.messages import MessageFilter, parse_time, scrub, show_message
 from gateway.ops.search import list_messages
-from gateway.ops.testing import CITIZEN, Scenario
+from gateway.testing.partners import CITIZEN
+from gateway.testing.scenario import Scenario
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 

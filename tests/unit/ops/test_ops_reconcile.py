@@ -13,7 +13,7 @@ from gateway.cli import app
 from gateway.envelope import EnvelopeVerifier
 from gateway.messaging.port import Delivery
 from gateway.ops.reconcile import reconcile, reconcile_job
-from gateway.ops.testing import Scenario
+from gateway.testing.scenario import Scenario
 
 runner = CliRunner()
 

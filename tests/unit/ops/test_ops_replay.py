@@ -19,7 +19,7 @@ from gateway.ops.replay import (
     replay_messages,
     select_parked,
 )
-from gateway.ops.testing import Scenario
+from gateway.testing.scenario import Scenario
 
 OPERATOR = "os:tester"
 

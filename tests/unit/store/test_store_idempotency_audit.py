@@ -1,66 +1,87 @@
-"""IdempotencyStore and AuditTrail on SQLite."""
+"""The idempotency repository (its SQL functions in a write transaction) and AuditTrail on SQLite."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DatabaseError
 
 from gateway.domain.errors import InvalidInput
-from gateway.store import AuditTrail, IdempotencyStore, request_hash
+from gateway.store import AuditTrail, IdempotencyRecords, KeyClaim, StoredResponse
+from gateway.store import idempotency as keys
+from gateway.store.db import write_tx
+from gateway.store.idempotency import KeyAlreadyUsed, KeyPolicy
+
+POLICY = KeyPolicy()
+JSON = {"content-type": "application/json"}
 
 
-@pytest.fixture
-def records(engine: Engine) -> IdempotencyStore:
-    return IdempotencyStore(engine)
+def state(engine: Engine, write: Callable[[Connection], None]) -> str:
+    """Run one write in its own transaction: ``miss`` when it wrote, else what it found."""
+    try:
+        with write_tx(engine) as connection:
+            write(connection)
+    except KeyAlreadyUsed as used:
+        return used.found.state
+    return "miss"
 
 
-def test_request_hash_depends_on_method_path_and_exact_body() -> None:
-    base = request_hash("post", "/v1/dossiers", b'{"a":1}')
-    assert base == request_hash("POST", "/v1/dossiers", b'{"a":1}')
-    assert len({base, request_hash("POST", "/v1/dossiers", b'{"a": 1}'),
-                request_hash("POST", "/v1/other", b'{"a":1}'), request_hash("PUT", "/v1/dossiers", b'{"a":1}')}) == 4  # fmt: skip
+def reserve(engine: Engine, claim: KeyClaim, policy: KeyPolicy = POLICY) -> str:
+    return state(engine, lambda c: keys.reserve(c, claim, policy))
 
 
-def test_first_request_reserves_then_repeats_get_the_stored_response(
-    records: IdempotencyStore,
-) -> None:
-    digest = request_hash("POST", "/v1/dossiers", b"{}")
-    assert records.lookup("city", "key-1", digest).state == "miss"
-    assert records.begin("city", "key-1", digest).state == "miss"
-    assert records.begin("city", "key-1", digest).state == "in_progress"
-    records.save("city", "key-1", digest, status=202, body=b'{"message_id":"m-1"}',
-                 headers={"Location": "/v1/messages/m-1"})  # fmt: skip
-    hit = records.begin("city", "key-1", digest)
+def record(
+    engine: Engine, claim: KeyClaim, body: bytes = b'{"m":1}', policy: KeyPolicy = POLICY
+) -> str:
+    return state(engine, lambda c: keys.record(c, claim, StoredResponse(202, body, JSON), policy))
+
+
+def answer(engine: Engine, claim: KeyClaim, policy: KeyPolicy = POLICY, **response: object) -> None:
+    stored = StoredResponse(**{"status": 202, "body": b"{}", **response})  # type: ignore[arg-type]
+    state(engine, lambda c: keys.answer(c, claim, stored, policy))
+
+
+def test_first_request_reserves_then_repeats_get_the_stored_response(engine: Engine) -> None:
+    claim = KeyClaim("city", "key-1", "digest")
+    records = IdempotencyRecords(engine)
+    assert records.lookup(claim).state == "miss"
+    assert reserve(engine, claim) == "miss"
+    assert reserve(engine, claim) == "in_progress"
+    answer(engine, claim, body=b'{"message_id":"m-1"}', headers={"Location": "/v1/messages/m-1"})
+    hit = records.lookup(claim)
     assert hit.state == "hit" and hit.response is not None
     assert (hit.response.status, hit.response.body) == (202, b'{"message_id":"m-1"}')
     assert hit.response.headers == {"Location": "/v1/messages/m-1"}
-    assert records.lookup("city", "key-1", digest) == hit
+    assert reserve(engine, claim) == "hit"
 
 
-def test_same_key_different_body_is_a_mismatch_and_callers_are_separate(
-    records: IdempotencyStore,
+def test_same_key_different_request_is_a_mismatch_and_callers_are_separate(
+    engine: Engine,
 ) -> None:
-    records.begin("city", "key-1", "h1")
-    records.save("city", "key-1", "h1", status=202, body=b"{}")
-    assert records.begin("city", "key-1", "h2").state == "mismatch"
-    assert records.lookup("city", "key-1", "h2").state == "mismatch"
-    assert records.begin("ops", "key-1", "h2").state == "miss"
+    reserve(engine, KeyClaim("city", "key-1", "h1"))
+    answer(engine, KeyClaim("city", "key-1", "h1"))
+    assert reserve(engine, KeyClaim("city", "key-1", "h2")) == "mismatch"
+    assert IdempotencyRecords(engine).lookup(KeyClaim("city", "key-1", "h2")).state == "mismatch"
+    assert reserve(engine, KeyClaim("ops", "key-1", "h2")) == "miss"
 
 
-def test_abandon_frees_the_key_and_expired_records_are_replaced(engine: Engine) -> None:
-    records = IdempotencyStore(engine, ttl=timedelta(milliseconds=50))
-    records.begin("city", "k", "h1")
-    records.abandon("city", "k", "h1")
-    assert records.begin("city", "k", "h1").state == "miss"
-    records.save("city", "k", "h1", status=201, body=b"x")
+def test_release_frees_the_key_and_expired_records_are_replaced(engine: Engine) -> None:
+    short = KeyPolicy(ttl=timedelta(milliseconds=50))
+    claim = KeyClaim("city", "k", "h1")
+    reserve(engine, claim, short)
+    state(engine, lambda c: keys.release(c, claim))
+    assert reserve(engine, claim, short) == "miss"
+    answer(engine, claim, short, status=201, body=b"x")
     time.sleep(0.07)
-    assert records.lookup("city", "k", "h2").state == "miss"
-    assert records.begin("city", "k", "h2").state == "miss"  # the expired one is replaced
-    records.save("city", "k2", "h", status=200, body=b"")
+    records = IdempotencyRecords(engine)
+    assert records.lookup(KeyClaim("city", "k", "h2")).state == "miss"
+    assert reserve(engine, KeyClaim("city", "k", "h2"), short) == "miss"  # the expired one goes
+    answer(engine, KeyClaim("city", "k2", "h"), short, status=200, body=b"")
     time.sleep(0.07)
     assert records.purge_expired() == 2
 
@@ -103,57 +124,46 @@ def test_append_only_tables_refuse_update_and_delete(engine: Engine, statement: 
 
 
 def test_a_reservation_left_by_a_dead_process_frees_the_key_after_its_lease(engine: Engine) -> None:
-    records = IdempotencyStore(
-        engine, ttl=timedelta(hours=24), reservation=timedelta(milliseconds=50)
-    )
-    assert records.begin("city", "k", "h").state == "miss"  # ... and the process dies here
-    assert records.begin("city", "k", "h").state == "in_progress"
+    policy = KeyPolicy(ttl=timedelta(hours=24), reservation=timedelta(milliseconds=50))
+    claim = KeyClaim("city", "k", "h")
+    assert reserve(engine, claim, policy) == "miss"  # ... and the process dies here
+    assert reserve(engine, claim, policy) == "in_progress"
     time.sleep(0.07)
-    assert records.begin("city", "k", "h").state == "miss"  # retryable, not blocked for a day
-    records.save("city", "k", "h", status=202, body=b"{}")
+    assert reserve(engine, claim, policy) == "miss"  # retryable, not blocked for a day
+    answer(engine, claim, policy)
     time.sleep(0.07)
-    assert records.begin("city", "k", "h").state == "hit"  # a saved answer lives the whole ttl
+    assert reserve(engine, claim, policy) == "hit"  # a saved answer lives the whole ttl
 
 
-def _record(records: IdempotencyStore, key: str, digest: str, body: bytes = b'{"m":1}') -> str:
-    from gateway.store.db import write_tx
-
-    with write_tx(records.engine) as connection:
-        return records.record_in(
-            connection, "city", key, digest, status=202, body=body,
-            headers={"content-type": "application/json"},
-        ).state  # fmt: skip
-
-
-def test_record_in_stores_the_answer_with_no_reservation_and_finds_a_used_key(
-    records: IdempotencyStore,
-) -> None:
-    assert _record(records, "k-1", "h") == "miss"  # recorded now
-    hit = records.lookup("city", "k-1", "h")
-    assert hit.state == "hit" and hit.response is not None
-    assert (hit.response.status, hit.response.body) == (202, b'{"m":1}')
-    assert hit.response.headers == {"content-type": "application/json"}
-    assert _record(records, "k-1", "h", body=b'{"m":2}') == "hit"  # nothing overwritten
-    assert records.lookup("city", "k-1", "h").response.body == b'{"m":1}'  # type: ignore[union-attr]
-    assert _record(records, "k-1", "other") == "mismatch"
-    assert records.begin("city", "k-2", "h").state == "miss"  # a reservation of the slow path
-    assert _record(records, "k-2", "h") == "in_progress"
-
-
-def test_record_in_rolls_back_with_its_transaction_and_replaces_an_expired_record(
+def test_record_stores_the_answer_with_no_reservation_and_finds_a_used_key(
     engine: Engine,
 ) -> None:
-    from gateway.store.db import write_tx
+    records = IdempotencyRecords(engine)
+    assert record(engine, KeyClaim("city", "k-1", "h")) == "miss"  # recorded now
+    hit = records.lookup(KeyClaim("city", "k-1", "h"))
+    assert hit.state == "hit" and hit.response is not None
+    assert (hit.response.status, hit.response.body) == (202, b'{"m":1}')
+    assert hit.response.headers == JSON
+    assert record(engine, KeyClaim("city", "k-1", "h"), b'{"m":2}') == "hit"  # not overwritten
+    assert records.lookup(KeyClaim("city", "k-1", "h")).response.body == b'{"m":1}'  # type: ignore[union-attr]
+    assert record(engine, KeyClaim("city", "k-1", "other")) == "mismatch"
+    assert reserve(engine, KeyClaim("city", "k-2", "h")) == "miss"  # the slow path's reservation
+    assert record(engine, KeyClaim("city", "k-2", "h")) == "in_progress"
 
-    records = IdempotencyStore(engine, ttl=timedelta(milliseconds=50))
+
+def test_record_rolls_back_with_its_transaction_and_replaces_an_expired_record(
+    engine: Engine,
+) -> None:
+    short = KeyPolicy(ttl=timedelta(milliseconds=50))
+    claim = KeyClaim("city", "k", "h")
 
     class Refused(Exception):
         pass
 
     with pytest.raises(Refused), write_tx(engine) as connection:
-        records.record_in(connection, "city", "k", "h", status=202, body=b"{}")
+        keys.record(connection, claim, StoredResponse(202, b"{}"), short)
         raise Refused  # the operation's effect failed: the key must not stay recorded
-    assert records.lookup("city", "k", "h").state == "miss"
-    assert _record(records, "k", "h") == "miss"
+    assert IdempotencyRecords(engine).lookup(claim).state == "miss"
+    assert record(engine, claim, policy=short) == "miss"
     time.sleep(0.07)
-    assert _record(records, "k", "other") == "miss"  # the expired record is replaced
+    assert record(engine, KeyClaim("city", "k", "other"), policy=short) == "miss"  # replaced

@@ -38,14 +38,14 @@ def test_upgrade_reaches_head_and_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_the_head_revision_matches_the_runtime_metadata(tmp_path: Path) -> None:
-    """Every table the code uses (store, embedded queue, flows) is what the migrations make."""
+    """Every table the code uses (the store's one metadata, the embedded queue) is what the
+    migrations make."""
     from sqlalchemy import MetaData
 
-    from gateway.flows.tables import metadata as flow_metadata
     from gateway.messaging.embedded import metadata as queue_metadata
 
     combined = MetaData()
-    for source in (metadata, queue_metadata, flow_metadata):
+    for source in (metadata, queue_metadata):
         for table in source.tables.values():
             table.to_metadata(combined)
     url = f"sqlite:///{tmp_path / 'g.db'}"

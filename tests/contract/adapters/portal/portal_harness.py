@@ -19,7 +19,7 @@ import responses
 import uvicorn
 
 from adapters.portal import PortalConfig, RestPortalClient, SoapPortalClient, build_portal_client
-from gateway.domain.exchange import ListRecorder
+from gateway.testing.recorders import ListRecorder
 from mocks.framework import FaultSpec, register_responses
 from mocks.portal.app import PortalMock
 from mocks.server import build_app

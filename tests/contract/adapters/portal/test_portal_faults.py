@@ -12,13 +12,13 @@ from collections.abc import Iterator
 import pytest
 from portal_harness import PortalHarness, make_harness
 
-from adapters.portal.testing import sample_dossier
 from gateway.domain.errors import (
     UpstreamMalformed,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.testing.partners import sample_dossier
 from mocks.framework import FaultSpec
 
 CODE = "000.00.00.H26-241120-0001"

@@ -23,9 +23,9 @@ from adapters.portal.records import (
     SupplementRequest,
     SupplementState,
 )
-from adapters.portal.testing import VN, sample_dossier, sample_progress
 from gateway.domain.errors import IdentifierError, IllegalTransition, NotFound
 from gateway.domain.status import DossierStatus
+from gateway.testing.partners import VN, sample_dossier, sample_progress
 
 CONTEXT = CallContext(correlation_id="corr-42", message_id="msg-7")
 XROAD = "{http://x-road.eu/xsd/xroad.xsd}"

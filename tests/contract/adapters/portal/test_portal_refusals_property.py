@@ -17,15 +17,15 @@ from portal_harness import IN_PROCESS_BASE, portal_config
 
 from adapters.portal import build_portal_client
 from adapters.portal.port import PortalClient
-from adapters.portal.testing import sample_dossier, sample_progress
 from gateway.domain.errors import (
     ContractViolation,
     GatewayError,
     IdentifierError,
     IllegalTransition,
 )
-from gateway.domain.exchange import ListRecorder
 from gateway.domain.status import DossierStatus, is_legal
+from gateway.testing.partners import sample_dossier, sample_progress
+from gateway.testing.recorders import ListRecorder
 from mocks.framework import register_responses
 from mocks.portal.app import PortalMock
 from mocks.settings import MockSettings

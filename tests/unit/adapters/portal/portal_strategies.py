@@ -22,10 +22,10 @@ from adapters.portal.records import (
     SupplementRequest,
     SupplementState,
 )
-from adapters.portal.testing import VN as VN  # re-exported for the unit tests
-from adapters.portal.testing import sample_dossier as sample_dossier
-from adapters.portal.testing import sample_progress as sample_progress
 from gateway.domain.status import DossierStatus
+from gateway.testing.partners import VN as VN  # re-exported for the unit tests
+from gateway.testing.partners import sample_dossier as sample_dossier
+from gateway.testing.partners import sample_progress as sample_progress
 
 # Vietnamese and ASCII letters, digits, spaces and punctuation: what names and notes hold.
 _alphabet = st.characters(

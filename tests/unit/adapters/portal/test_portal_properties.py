@@ -22,8 +22,8 @@ from adapters.portal import translate
 from adapters.portal.config import PortalConfig
 from adapters.portal.soap import PORTAL_NS, SoapPortalClient, element_data
 from gateway.domain.errors import GatewayError
-from gateway.domain.exchange import NullRecorder
 from gateway.domain.status import TRANSITIONS, DossierStatus, is_legal
+from gateway.testing.recorders import NullRecorder
 
 CONTRACTS = Path(__file__).resolve().parents[4] / "contracts" / "portal"
 SOAP_ENV = "{http://schemas.xmlsoap.org/soap/envelope/}"

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from gateway.cli._common import database_errors, fail, load
+
 if TYPE_CHECKING:
     from gateway.settings_model import Settings
     from gateway.store.anchors import Witness
@@ -49,10 +51,7 @@ def log_verify(
 ) -> None:
     """Check every chain, checkpoint, anchor and time-stamp; name the first failure and
     the records not yet covered by a checkpoint or a time-stamp."""
-    from gateway.bootstrap import evidence_witness
-    from gateway.cli import load
-    from gateway.ops.cli import database_errors
-    from gateway.ops.context import open_context
+    from gateway.bootstrap import build_ops, evidence_witness
     from gateway.store.anchors import FileWitness
     from gateway.store.evidence import verify
 
@@ -61,7 +60,7 @@ def log_verify(
     witnesses: list[Witness] = (
         [FileWitness(d) for d in anchor_dir] if anchor_dir else [evidence_witness(settings)]
     )
-    ctx = open_context(settings, with_transport=False)
+    ctx = build_ops(settings, with_transport=False)
     try:
         with database_errors():
             report = verify(
@@ -128,12 +127,11 @@ def log_export(
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
     """Write a self-contained evidence bundle for a dossier or a message."""
-    from gateway.cli import fail, load
+    from gateway.bootstrap import build_ops
     from gateway.domain.errors import InvalidInput, NotFound
     from gateway.ops.bundle import export_bundle
     from gateway.ops.bundle_verify import verify_bundle
-    from gateway.ops.cli import database_errors
-    from gateway.ops.context import open_context, os_actor
+    from gateway.ops.context import os_actor
 
     if (dossier is None) == (message is None):
         fail("log export: give exactly one of --dossier CODE or --message ID", 2)
@@ -142,7 +140,7 @@ def log_export(
     settings = load()
     tsa_path = settings.evidence.effective_tsa_certificate(settings.var_dir)
     tsa_pem = tsa_path.read_bytes() if settings.evidence.tsa_url and tsa_path.is_file() else None
-    ctx = open_context(settings, with_transport=False)
+    ctx = build_ops(settings, with_transport=False)
     try:
         with database_errors():
             result = export_bundle(
