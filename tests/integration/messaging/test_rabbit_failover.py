@@ -29,16 +29,7 @@ def test_a_dead_first_node_is_skipped_for_the_next_one(amqp_url: str) -> None:
     )
     try:
         transport.declare()
-        envelope = Envelope(
-            message_id="f-1",
-            type=SYNC,
-            recipient="portal",
-            correlation_id="c",
-            timestamp=datetime.now(UTC),
-            body=b"{}",
-            jws="h..s",
-        )
-        transport.publish([envelope])
+        transport.publish([sync_envelope("f-1")])
         got: list[str] = []
         stop = threading.Event()
 
