@@ -25,6 +25,7 @@ from adapters.portal.config import PortalConfig
 from adapters.portal.service import Endpoint, PortalService
 from gateway.domain.errors import UpstreamMalformed, UpstreamRejected, UpstreamUnavailable
 from gateway.domain.exchange import Exchange, ExchangeRecorder
+from gateway.domain.jsonbytes import compact_json
 
 PARTNER = "portal"
 _REDACTED = "***"
@@ -32,7 +33,7 @@ _JSON = {"Content-Type": "application/json; charset=utf-8", "Accept": "applicati
 
 
 def _json_body(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return compact_json(data)
 
 
 class RestPortalClient(PortalService):

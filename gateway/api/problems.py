@@ -20,6 +20,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from gateway.domain.jsonbytes import compact_json
+
 PROBLEM_BASE = "https://tthc-gateway.hanoi.gov.vn/problems"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -71,9 +73,8 @@ def problem_body(
 def encode(body: dict[str, Any]) -> bytes:
     """UTF-8 JSON; text that is not Unicode (a lone surrogate in a path or a property
     name) is sent escaped rather than failing the answer."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     try:
-        return text.encode("utf-8")
+        return compact_json(body)
     except UnicodeEncodeError:
         return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 

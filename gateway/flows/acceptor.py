@@ -22,12 +22,12 @@ Rules:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, Protocol
 
+from gateway.domain.jsonbytes import compact_json
 from gateway.domain.messages import Envelope, MessageType
 from gateway.store.evidence import EvidenceEntry
 from gateway.store.evidence_format import BodyPolicy
@@ -60,9 +60,6 @@ def derived_message_id(kind: str, business_key: str) -> str:
     return str(uuid.uuid5(MESSAGE_ID_NAMESPACE, f"{kind}:{business_key}"))
 
 
-def compact_json(document: Any) -> bytes:
-    """``document`` as compact UTF-8 JSON (no spaces, non-ASCII kept)."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def signed(

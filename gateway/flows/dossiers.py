@@ -37,10 +37,11 @@ from adapters.http import CallContext
 from adapters.portal.port import PortalClient
 from gateway.domain.errors import InvalidInput
 from gateway.domain.identifiers import DossierCode, ProcedureCode
+from gateway.domain.jsonbytes import compact_json
 from gateway.domain.messages import Envelope, MessageType
 from gateway.domain.status import DossierStatus
 from gateway.domain.time_zone import VIETNAM
-from gateway.flows.acceptor import Signer, compact_json, derived_message_id, signed
+from gateway.flows.acceptor import Signer, derived_message_id, signed
 from gateway.flows.idempotency import KeyedAnswer
 from gateway.futures import then
 from gateway.store.repositories import UnitOfWork

@@ -30,16 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
     Engine,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
     delete,
     or_,
     select,
@@ -63,30 +54,11 @@ from gateway.messaging.port import (
     RetryPolicy,
     Unroutable,
 )
-from gateway.store.db import UTCDateTime, read_tx, write_tx
+from gateway.store.db import read_tx, write_tx
+from gateway.store.schema import queue_messages
 from gateway.store.workers import dead_holder
 
 log = logging.getLogger(__name__)
-
-metadata = MetaData()
-
-queue_messages = Table(
-    "queue_messages",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
-    Column("queue", String(160), nullable=False),
-    Column("message_id", String(64), nullable=False),
-    Column("type", String(64), nullable=False),
-    Column("correlation_id", String(128), nullable=False),
-    Column("body", LargeBinary, nullable=False),
-    Column("headers", JSON, nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("enqueued_at", UTCDateTime, nullable=False),
-    Column("visible_at", UTCDateTime, nullable=False),
-    Column("lease_owner", String(64), nullable=True),
-    Index("ix_queue_messages_queue_visible", "queue", "visible_at"),
-    Index("ix_queue_messages_message_id", "message_id"),
-)
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 

@@ -38,7 +38,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from gateway.store.evidence_format import GENESIS, canonical_json, iso_time
+from gateway.domain.jsonbytes import canonical_json
+from gateway.store.evidence_format import GENESIS, iso_time
 
 ANCHOR_TYPE = "tthc-evidence-anchor"
 ANCHOR_FILE = "checkpoints.anchors"

@@ -28,15 +28,15 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.domain.errors import ConfigError
+from gateway.domain.jsonbytes import canonical_json
 
 Direction = Literal["in", "out"]
 BodyPolicy = Literal["digest", "encrypted", "none"]
@@ -47,10 +47,6 @@ CHECKPOINT_VERSION = 2
 NONCE_BYTES = 12
 
 
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
 
 
 def iso_time(moment: datetime) -> str:

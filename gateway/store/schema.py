@@ -257,3 +257,23 @@ portal_nonces = Table(
     Column("seen_at", UTCDateTime, nullable=False),
     Index("ix_portal_nonces_seen_at", "seen_at"),
 )
+
+
+# The embedded transport's queue (gateway.messaging.embedded; revision 0002).
+queue_messages = Table(
+    "queue_messages",
+    metadata,
+    Column("id", _SERIAL, primary_key=True),
+    Column("queue", String(160), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("correlation_id", String(128), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("enqueued_at", UTCDateTime, nullable=False),
+    Column("visible_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Index("ix_queue_messages_queue_visible", "queue", "visible_at"),
+    Index("ix_queue_messages_message_id", "message_id"),
+)

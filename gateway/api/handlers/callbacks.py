@@ -21,7 +21,7 @@ from starlette.responses import Response
 from gateway.api.handlers._common import JsonAnswer, accepted, answer
 from gateway.api.runtime import call_context, correlation_id, require, services
 from gateway.domain.errors import PermissionDenied
-from gateway.flows.acceptor import compact_json
+from gateway.domain.jsonbytes import compact_json
 from gateway.flows.dossiers import AcceptPortalPush, accept_portal_push
 from gateway.flows.payments import ConfirmPayment, confirm_payment
 

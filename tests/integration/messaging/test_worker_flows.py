@@ -210,8 +210,8 @@ def test_crash_after_publish_before_mark_published_duplicates_but_handles_once(
 def _queue_empty(backend: Backend, transport: object) -> bool:
     from sqlalchemy import func, select
 
-    from gateway.messaging.embedded import queue_messages
     from gateway.messaging.rabbitmq import RabbitTransport
+    from gateway.store.schema import queue_messages
 
     if isinstance(transport, RabbitTransport):
         channel = transport._publish_channel()
