@@ -16,7 +16,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from adapters.city.client import CityClient, CityEvent
+from adapters.city.client import CityEvent
+from adapters.city.port import CityDossierSystem
 from adapters.http import CallContext
 from adapters.portal.port import PortalClient
 from adapters.portal.translate import dossier_from_portal, progress_from_portal
@@ -72,7 +73,7 @@ def _dossier_code_of(document: Mapping[str, Any]) -> str:
     return ""
 
 
-def city_handlers(city: CityClient) -> dict[str, MessageHandler]:
+def city_handlers(city: CityDossierSystem) -> dict[str, MessageHandler]:
     def deliver(envelope: Envelope) -> dict[str, Any]:
         dossier_code = _dossier_code_of(_json_object(envelope))
         event = CityEvent(

@@ -36,8 +36,8 @@ from typing import Any
 
 from adapters.http import CallContext
 from adapters.payment.checksum import Scheme
-from adapters.payment.client import PaymentClient
 from adapters.payment.confirm import merchant_answer, verify_confirmation
+from adapters.payment.port import PaymentPlatform
 from adapters.payment.reconcile import MAX_AGE, MIN_AGE, ReconcileReport, reconcile
 from adapters.payment.records import (
     Fee,
@@ -216,7 +216,7 @@ class PaymentFlows:
 
     def __init__(
         self,
-        client: PaymentClient,
+        client: PaymentPlatform,
         ledger: SqlPaymentLedger,
         units_of_work: Callable[[], UnitOfWork],
         signer: Signer,
