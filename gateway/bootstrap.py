@@ -63,9 +63,10 @@ from gateway.messaging.embedded import EmbeddedTransport
 from gateway.messaging.factory import make_transport
 from gateway.messaging.liveness import Liveness
 from gateway.messaging.port import ALL_TYPES, Transport
+from gateway.messaging.redrive import redrive_job
 from gateway.messaging.relay import OutboxRelay
 from gateway.messaging.worker import Worker
-from gateway.metrics import PartnerCallMetrics, register_store_metrics
+from gateway.metrics import PartnerCallMetrics, RedriveMetrics, register_store_metrics
 from gateway.ops.context import NoTransport, OpsContext
 from gateway.ops.message_port import OpsMessagePort
 from gateway.ops.reconcile import reconcile_job
@@ -111,6 +112,10 @@ class Gateway:
     @cached_property
     def partner_calls(self) -> PartnerCallMetrics:
         return PartnerCallMetrics(self.metrics)
+
+    @cached_property
+    def redrive_metrics(self) -> RedriveMetrics:
+        return RedriveMetrics(self.metrics)
 
     @cached_property
     def signer(self) -> EnvelopeSigner:
@@ -365,6 +370,21 @@ class Gateway:
                 partial(reconcile_job, self.store, self.transport, self.verifier),
             ),
         ]
+        if not settings.broker.embedded:  # a RabbitMQ tier can strand what it holds
+            broker = settings.broker
+            jobs.append(
+                Job(
+                    "redrive",
+                    broker.redrive_interval_seconds,
+                    partial(
+                        redrive_job,
+                        self.store,
+                        self.transport,
+                        grace=timedelta(seconds=broker.redrive_grace_seconds),
+                        on_redriven=self.redrive_metrics.observe,
+                    ),
+                )
+            )
         if self.portal_push is not None:
             jobs.append(Job("portal-nonce-purge", 600.0, self.portal_push.purge))
         if settings.adapters.payment.url:

@@ -14,7 +14,10 @@ What each process exposes (HTTP metrics live in :mod:`gateway.api.metrics`):
   or not stored, from the audit trail).
 - From this process, by :class:`PartnerCallMetrics` (the adapters'
   :class:`~adapters.http.CallObserver`): ``tthc_partner_calls_total{partner,operation,
-  outcome}`` and ``tthc_partner_call_duration_seconds{partner,operation}``.
+  outcome}`` and ``tthc_partner_call_duration_seconds{partner,operation}``; by
+  :class:`RedriveMetrics` (a worker on RabbitMQ): ``tthc_messages_redriven_total{type}``,
+  messages published again from the store because their delay tier did not give them back
+  (:mod:`gateway.messaging.redrive`; 0 for every type until one is; sum over workers).
 
 Rules:
 - A scrape costs a few aggregate queries, never a scan of the whole timeline: event
@@ -44,7 +47,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -58,11 +61,13 @@ from sqlalchemy.engine import Connection, Engine
 from adapters.http import CallOutcome
 from gateway.domain.messages import MessageStatus, MessageType
 from gateway.logging import get_logger
+from gateway.messaging.redrive import Redriven
 from gateway.store.db import read_tx, utcnow
 from gateway.store.schema import audit, message_events, messages, outbox, workers
 
 __all__ = [
     "PartnerCallMetrics",
+    "RedriveMetrics",
     "StoreCollector",
     "register_store_metrics",
     "start_metrics_server",
@@ -97,6 +102,26 @@ class PartnerCallMetrics:
     def observe(self, partner: str, operation: str, outcome: CallOutcome, seconds: float) -> None:
         self.calls.labels(partner, operation, outcome).inc()
         self.latency.labels(partner, operation).observe(seconds)
+
+
+class RedriveMetrics:
+    """Counts what the re-drive from the store published again; pass :meth:`observe` to
+    :func:`gateway.messaging.redrive.redrive_job` as ``on_redriven``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.redriven = Counter(
+            "tthc_messages_redriven",
+            "Messages published again from the store because their delay tier did not give "
+            "them back in time (re-drive), by type.",
+            ("type",),
+            registry=registry,
+        )
+        for message_type in MessageType:  # present at 0: an alert can use increase() at once
+            self.redriven.labels(message_type.value)
+
+    def observe(self, redriven: Sequence[Redriven]) -> None:
+        for item in redriven:
+            self.redriven.labels(item.type).inc()
 
 
 class StoreCollector(Collector):

@@ -83,6 +83,10 @@ class BrokerSettings(Section):
     retry_delays_seconds: tuple[float, ...] = (5, 30, 300, 1800)
     max_attempts: int = Field(5, ge=1, le=100)
     retry_budget_seconds: float = Field(86_400, gt=0)  # a partner down this long: then parked
+    # RabbitMQ only: the re-drive from the store (gateway.messaging.redrive) runs this often
+    # and publishes again a message whose delay tier is this much past its due time
+    redrive_interval_seconds: float = Field(15, gt=0)
+    redrive_grace_seconds: float = Field(30, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -6,18 +6,22 @@ message row with its own ``UPDATE`` (one database round trip per event); at a wo
 rules exactly (see :mod:`gateway.store.messages`: an event may move the status; ``attempt``
 raises ``attempts``; failure events with a detail set ``last_error``; ``updated_at`` moves) and
 runs the updates as a few ``executemany`` statements, grouped by the columns they set, which
-psycopg 3 pipelines into one round trip and SQLite runs without re-preparing.
+psycopg 3 pipelines into one round trip and SQLite runs without re-preparing. The ``due_at``
+of the messages the batch sent to a delay tier (``due``) is one more ``executemany`` in the same
+transaction, and none when the batch sent nothing to a tier (:mod:`gateway.store.due`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
 
 from gateway.store.db import utcnow, write_tx
+from gateway.store.due import write_due
 from gateway.store.messages import FAILURE_EVENTS, EventRecord, MessageStore
 from gateway.store.schema import message_events, messages
 
@@ -25,8 +29,10 @@ from gateway.store.schema import message_events, messages
 class BatchTimeline(MessageStore):
     """A :class:`MessageStore` whose ``record_events`` costs a constant number of round trips."""
 
-    def record_events(self, events: Sequence[EventRecord]) -> None:
-        if not events:
+    def record_events(
+        self, events: Sequence[EventRecord], *, due: Mapping[str, datetime] | None = None
+    ) -> None:
+        if not events and not due:
             return
         now = utcnow()
         groups: dict[tuple[bool, bool, bool], list[dict[str, Any]]] = defaultdict(list)
@@ -44,6 +50,9 @@ class BatchTimeline(MessageStore):
                     }
                 )
         with write_tx(self.engine) as connection:
+            write_due(connection, due or {})  # one statement; none when nothing went to a tier
+            if not events:
+                return
             connection.execute(
                 message_events.insert(),
                 [

@@ -126,6 +126,25 @@ class RetryPolicy:
     def tier_index(self, attempt: int) -> int:
         return min(attempt, len(self.delays)) - 1
 
+    def tier_for(self, disposition: Disposition, attempt: int) -> int | None:
+        """The retry tier a delivery at ``attempt`` goes to for ``disposition``; None when it
+        goes to no tier (ack; park; a retry past ``max_attempts``, which parks).
+
+        The one mapping of a disposition to a tier: the RabbitMQ transport publishes to this
+        tier, and the worker records ``messages.due_at`` from its delay
+        (:meth:`redelivery_delay`), so the two cannot disagree.
+        """
+        if disposition.action == "defer":
+            return self.tier_for_delay(disposition.delay)
+        if disposition.action == "retry" and attempt < self.max_attempts:
+            return self.tier_index(attempt)
+        return None
+
+    def redelivery_delay(self, disposition: Disposition, attempt: int) -> float | None:
+        """Seconds until the tier of :meth:`tier_for` gives the message back (its TTL)."""
+        tier = self.tier_for(disposition, attempt)
+        return None if tier is None else self.delays[tier]
+
 
 @dataclass(frozen=True)
 class Delivery:

@@ -231,11 +231,12 @@ class RabbitTransport:
         policy = self.retry_policy
         envelope = delivery.envelope
         error = disposition.error or disposition.reason
-        if disposition.action == "defer":
-            exchange = self.settings.tier_names()[policy.tier_for_delay(disposition.delay)]
+        tier = policy.tier_for(disposition, delivery.attempt)  # the worker's due_at uses it too
+        if tier is not None and disposition.action == "defer":
+            exchange = self.settings.tier_names()[tier]
             headers = codec.defer_headers(delivery, error, when, spent=disposition.spent)
-        elif disposition.action == "retry" and delivery.attempt < policy.max_attempts:
-            exchange = self.settings.tier_names()[policy.tier_index(delivery.attempt)]
+        elif tier is not None:  # a retry below max_attempts
+            exchange = self.settings.tier_names()[tier]
             headers = codec.retry_headers(delivery, error, when)
         else:
             reason = disposition.reason if disposition.action == "park" else "attempts_exhausted"

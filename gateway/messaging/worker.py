@@ -36,6 +36,13 @@ Per delivery, in this order:
    batched: one transaction for the timeline and one for the evidence per batch; only then does
    the transport acknowledge. Every park is recorded on the timeline (status ``parked`` with
    the reason) before the transport parks the copy.
+7. Every delivery sent back to a delay tier (``defer`` or ``retry``; not ``ack``, not ``park``)
+   gets its ``due_at`` in the store: now + the delay of the tier the transport will use
+   (:meth:`RetryPolicy.redelivery_delay`, the one mapping the RabbitMQ transport publishes
+   by), written in the timeline's transaction. A deferral that made no call (circuit open,
+   ledger busy or away) writes no event, only ``due_at``. It is what the re-drive from the
+   store looks at (:mod:`gateway.messaging.redrive`; RabbitMQ only: the embedded queue waits
+   a deferral's exact delay, and nothing reads ``due_at`` there).
 
 Handlers run side by side on ``concurrency`` threads, one lane per dossier: a dossier's
 messages in a batch keep their order (:mod:`.lanes`); everything above holds per message.
@@ -66,7 +73,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from types import FrameType
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -138,7 +145,9 @@ class RenewingLedgerPort(Protocol):
 
 
 class Timeline(Protocol):
-    def record_events(self, events: Sequence[EventRecord]) -> None: ...
+    def record_events(
+        self, events: Sequence[EventRecord], *, due: Mapping[str, datetime] | None = None
+    ) -> None: ...
 
 
 class Evidence(Protocol):
@@ -241,7 +250,8 @@ class Worker:
         finally:
             self._let_go(held)
         final = [result for result in results if result is not None]
-        self._record_events([event for result in final for event in result.events])
+        due = self._due(deliveries, results)
+        self._record_events([event for result in final for event in result.events], due)
         entries = [result.evidence for result in final if result.evidence is not None]
         if entries:
             self.evidence.append_many(entries)
@@ -492,11 +502,26 @@ class Worker:
         events.append(EventRecord(mid, "parked", status="parked", detail=f"{reason}: {error}"))
         return _Result(Disposition.park(reason, error), events)
 
-    def _record_events(self, events: list[EventRecord]) -> None:
-        if not events:
+    def _due(
+        self, deliveries: Sequence[Delivery], results: Sequence[_Result | None]
+    ) -> dict[str, datetime]:
+        """When each delivery sent back to a delay tier is due again (module rule 7)."""
+        policy = self.transport.retry_policy
+        now = now_utc()
+        due: dict[str, datetime] = {}
+        for delivery, result in zip(deliveries, results, strict=True):
+            if result is None:
+                continue
+            delay = policy.redelivery_delay(result.disposition, delivery.attempt)
+            if delay is not None:
+                due[delivery.envelope.message_id] = now + timedelta(seconds=delay)
+        return due
+
+    def _record_events(self, events: list[EventRecord], due: Mapping[str, datetime]) -> None:
+        if not events and not due:
             return
         try:
-            self.store.record_events(events)
+            self.store.record_events(events, due=due)
         except IntegrityError:
             # Some message is unknown to the store (e.g. forged straight into the broker):
             # record the others one by one and say which were skipped.
@@ -505,6 +530,7 @@ class Worker:
                     self.store.record_events([event])
                 except IntegrityError:
                     log.warning("timeline: message %s is not in the store", event.message_id)
+            self.store.record_events([], due=due)  # an unknown id updates no row
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     PARKED = "parked"
     REFUSED = "refused"
     REPLAYED = "replayed"
+    REDRIVEN = "redriven"  # published again from the store: its delay tier did not give it back
     FAILED = "failed"
 
 

@@ -18,6 +18,8 @@ Rules:
   :meth:`MessageStore.mark_published` deletes the rows and records ``published``.
 - The timeline (``message_events``) is append-only. An event may move the message's
   status; failure events also set ``last_error``; ``attempt`` raises ``attempts``.
+- ``due_at`` (when a delay tier gives a message back) is written with a batch's events and
+  read for the re-drive: :mod:`gateway.store.due`.
 - Bodies are stored byte-exact (the signature covers them); listing never loads them.
 """
 
@@ -36,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.domain.errors import Conflict
 from gateway.domain.messages import Envelope, MessageStatus
 from gateway.store.db import read_tx, utcnow, write_tx
+from gateway.store.due import Overdue, claim_overdue, write_due
 from gateway.store.message_views import (
     FAILURE_EVENTS,
     Acceptance,
@@ -254,12 +257,18 @@ class MessageStore:
             [EventRecord(message_id, str(enum_value(event)), enum_value(status), detail, attempt)]
         )
 
-    def record_events(self, events: Sequence[EventRecord]) -> None:
-        """Append many events in one transaction (for worker throughput)."""
-        if not events:
+    def record_events(
+        self, events: Sequence[EventRecord], *, due: Mapping[str, datetime] | None = None
+    ) -> None:
+        """Append many events in one transaction (for worker throughput); ``due`` sets
+        ``due_at`` of those message ids in the same transaction (:mod:`gateway.store.due`)."""
+        if not events and not due:
             return
         now = utcnow()
         with write_tx(self.engine) as connection:
+            write_due(connection, due or {})
+            if not events:
+                return
             connection.execute(
                 message_events.insert(),
                 [
@@ -339,6 +348,13 @@ class MessageStore:
                     .limit(limit)
                 ).scalars()
             )
+
+    def claim_overdue(
+        self, *, grace: timedelta, limit: int, now: datetime | None = None
+    ) -> builtins.list[Overdue]:
+        """Messages their delay tier did not give back within ``grace`` of their ``due_at``,
+        claimed for a re-drive (see :func:`gateway.store.due.claim_overdue`)."""
+        return claim_overdue(self.engine, now=now or utcnow(), grace=grace, limit=limit)
 
     def get_envelope(self, message_id: str) -> Envelope | None:
         """The stored envelope (body and signature byte-exact), e.g. for a replay."""

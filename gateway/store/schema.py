@@ -3,7 +3,8 @@
 Rules:
 - One :data:`metadata` for every table of the store: messages and their outbox, the
   worker's ledger, idempotency records, audit and evidence (revision 0001 onwards), and the
-  flows' own state (revision 0003: ``dossier_states``, ``payments``, ``portal_nonces``).
+  flows' own state (revision 0003: ``dossier_states``, ``payments``, ``portal_nonces``);
+  ``messages.due_at`` for the re-drive from the store (revision 0006).
 - Alembic owns the schema: a change here needs a new revision in
   ``gateway/migrations/versions`` (tests compare the two).
 - ``audit`` and the ``evidence_*`` tables are append-only: the migrations add triggers
@@ -53,7 +54,11 @@ messages = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_error", Text, nullable=True),
     Column("replay_of", String(64), nullable=True),
+    # when the delay tier the worker last sent the message to gives it back (revision 0006);
+    # NULL: never sent to a tier. Read only with a non-final status (gateway.messaging.redrive)
+    Column("due_at", UTCDateTime, nullable=True),
     Index("ix_messages_status_updated", "status", "updated_at"),
+    Index("ix_messages_status_due", "status", "due_at"),
     Index("ix_messages_created", "created_at"),
     Index("ix_messages_dossier", "dossier_code"),
     Index("ix_messages_partner_type", "partner", "type"),

@@ -281,7 +281,7 @@ def test_a_forged_copy_in_the_same_batch_never_gets_the_real_one_acked_unhandled
 
 def test_a_batch_that_fails_midway_releases_its_claims(stack: LocalStack) -> None:
     class BrokenTimeline(BatchTimeline):
-        def record_events(self, events: object) -> None:
+        def record_events(self, events: object, **_: object) -> None:
             raise RuntimeError("database went away")
 
     worker = Worker(
