@@ -43,13 +43,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.domain.messages import Envelope, MessageType  # noqa: E402
-from gateway.messaging.batch_timeline import BatchTimeline  # noqa: E402
 from gateway.messaging.embedded import EmbeddedTransport  # noqa: E402
 from gateway.messaging.liveness import Liveness  # noqa: E402
 from gateway.messaging.port import Delivery, Disposition, Transport  # noqa: E402
 from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport  # noqa: E402
 from gateway.messaging.relay import OutboxRelay  # noqa: E402
 from gateway.messaging.worker import Worker  # noqa: E402
+from gateway.store.batch_timeline import BatchTimeline  # noqa: E402
 from gateway.store.ledger import Ledger  # noqa: E402
 from gateway.store.messages import Acceptance  # noqa: E402
 from gateway.store.workers import WorkerRegistry  # noqa: E402

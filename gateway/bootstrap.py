@@ -58,7 +58,6 @@ from gateway.flows.payments import Beneficiary, PaymentFlows
 from gateway.flows.portal_push import PortalPushVerifier
 from gateway.flows.ports import CallbackFlows
 from gateway.keys import KeyStore
-from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.messaging.embedded import EmbeddedTransport
 from gateway.messaging.factory import make_transport
 from gateway.messaging.liveness import Liveness
@@ -73,6 +72,7 @@ from gateway.ops.reconcile import reconcile_job
 from gateway.process import ApiServer, Job, MetricsListener, Role, WorkerParts, uvicorn_server
 from gateway.settings_model import Settings
 from gateway.store.anchors import FileWitness, Witness
+from gateway.store.batch_timeline import BatchTimeline
 from gateway.store.db import make_engine, upgrade
 from gateway.store.evidence import EvidenceLog
 from gateway.store.evidence_format import BodyPolicy

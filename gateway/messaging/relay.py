@@ -24,23 +24,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Protocol
 
 from gateway.domain.messages import Envelope
 from gateway.messaging.port import Transport
+from gateway.store.message_ports import Outbox
 from gateway.store.outage import OutageLog
 
 log = logging.getLogger(__name__)
-
-
-class Outbox(Protocol):
-    """What the relay needs of the message store (``gateway.store.messages.MessageStore``)."""
-
-    def pending_outbox(self, limit: int = 100, *, lease: timedelta = ...) -> list[Envelope]: ...
-
-    def mark_published(self, message_ids: Iterable[str]) -> None: ...
 
 
 class OutboxRelay:

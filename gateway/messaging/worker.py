@@ -62,7 +62,7 @@ between repeats that handler; ``completion`` sets how wide that window is:
 Rules: error texts stored on the timeline are the error's code and ``detail`` (which the error
 tree keeps free of personal data); for unexpected exceptions only the class name is kept.
 A worker stops when ``stop`` is set: the batch in hand is finished, the rest returns to the queue.
-Give it :class:`gateway.messaging.batch_timeline.BatchTimeline` as ``store`` for throughput (the
+Give it :class:`gateway.store.batch_timeline.BatchTimeline` as ``store`` for throughput (the
 plain ``MessageStore.record_events`` costs one round trip per event).
 """
 
@@ -76,7 +76,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from types import FrameType
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -89,6 +89,13 @@ from gateway.messaging.port import REASON_EXHAUSTED, Delivery, Disposition, Tran
 from gateway.store.evidence import EvidenceEntry
 from gateway.store.evidence_format import BodyPolicy
 from gateway.store.ledger import Claim
+from gateway.store.message_ports import (
+    BatchLedgerPort,
+    Evidence,
+    LedgerPort,
+    RenewingLedgerPort,
+    Timeline,
+)
 from gateway.store.messages import EventRecord
 
 log = logging.getLogger(__name__)
@@ -112,46 +119,6 @@ class Verifier(Protocol):
         expected_type: str | Enum | None = None,
         expected_recipient: str | None = None,
     ) -> dict[str, Any]: ...
-
-
-class LedgerPort(Protocol):
-    def claim(self, consumer: str, message_id: str, lease: timedelta) -> Claim: ...
-
-    def complete(
-        self, consumer: str, message_id: str, outcome: dict[str, Any], *, token: str | None = None
-    ) -> None: ...
-
-    def release(self, consumer: str, message_id: str, *, token: str | None = None) -> bool: ...
-
-
-@runtime_checkable
-class BatchLedgerPort(Protocol):
-    """A ledger that claims and completes a whole batch per transaction (the store's ledger)."""
-
-    def claim_many(
-        self, consumer: str, message_ids: Sequence[str], lease: timedelta
-    ) -> dict[str, Claim]: ...
-
-    def complete_many(
-        self, consumer: str, outcomes: Mapping[str, dict[str, Any]], *, token: str
-    ) -> list[str]: ...
-
-
-@runtime_checkable
-class RenewingLedgerPort(Protocol):
-    """A ledger whose leases the heartbeat can renew (the store's ledger)."""
-
-    def renew(self, consumer: str, held: Mapping[str, Sequence[str]], lease: timedelta) -> int: ...
-
-
-class Timeline(Protocol):
-    def record_events(
-        self, events: Sequence[EventRecord], *, due: Mapping[str, datetime] | None = None
-    ) -> None: ...
-
-
-class Evidence(Protocol):
-    def append_many(self, entries: Sequence[EvidenceEntry]) -> Sequence[object]: ...
 
 
 @dataclass

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from gateway.domain.messages import Envelope, MessageType
-from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.messaging.port import RetryPolicy, Transport
 from gateway.messaging.relay import OutboxRelay
 from gateway.messaging.worker import Worker
+from gateway.store.batch_timeline import BatchTimeline
 from gateway.store.ledger import Claim, Ledger
 from gateway.store.messages import Acceptance
 

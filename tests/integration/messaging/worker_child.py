@@ -23,11 +23,11 @@ from sqlalchemy import text  # noqa: E402
 from gateway.domain.messages import Envelope, MessageType  # noqa: E402
 from gateway.envelope import EnvelopeVerifier  # noqa: E402
 from gateway.keys import KeyStore  # noqa: E402
-from gateway.messaging.batch_timeline import BatchTimeline  # noqa: E402
 from gateway.messaging.embedded import EmbeddedTransport  # noqa: E402
 from gateway.messaging.port import RetryPolicy, Transport  # noqa: E402
 from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport  # noqa: E402
 from gateway.messaging.worker import Worker, stop_on_signals  # noqa: E402
+from gateway.store.batch_timeline import BatchTimeline  # noqa: E402
 from gateway.store.db import make_engine  # noqa: E402
 from gateway.store.evidence import EvidenceLog  # noqa: E402
 from gateway.store.ledger import Ledger  # noqa: E402

@@ -24,9 +24,9 @@ from gateway.domain.errors import (
     UpstreamUnavailable,
 )
 from gateway.domain.messages import Envelope
-from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.messaging.port import Delivery, RetryPolicy
 from gateway.messaging.worker import Worker
+from gateway.store.batch_timeline import BatchTimeline
 from gateway.store.ledger import Ledger
 from gateway.store.messages import Acceptance
 from gateway.store.schema import evidence_records

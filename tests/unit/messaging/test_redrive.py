@@ -20,13 +20,13 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from gateway.domain.messages import Envelope
-from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.messaging.codec import now_utc
 from gateway.messaging.port import Delivery, PublishFailed, RetryPolicy
 from gateway.messaging.redrive import redrive, redrive_job
 from gateway.messaging.worker import Worker
 from gateway.metrics import RedriveMetrics
 from gateway.settings_model import BrokerSettings
+from gateway.store.batch_timeline import BatchTimeline
 from gateway.store.ledger import Ledger
 from gateway.store.messages import Acceptance, EventRecord
 from gateway.store.schema import messages

@@ -18,11 +18,11 @@ from sqlalchemy import event, select
 from adapters.http import CircuitOpen
 from gateway.domain.errors import ContractViolation, UpstreamTimeout
 from gateway.domain.messages import Envelope
-from gateway.messaging.batch_timeline import BatchTimeline
 from gateway.messaging.codec import now_utc
 from gateway.messaging.port import Delivery, Disposition, RetryPolicy
 from gateway.messaging.rabbitmq import RabbitSettings, RabbitTransport
 from gateway.messaging.worker import Worker
+from gateway.store.batch_timeline import BatchTimeline
 from gateway.store.ledger import Ledger
 from gateway.store.messages import Acceptance, MessageStore
 from gateway.store.schema import messages
