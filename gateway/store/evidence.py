@@ -6,6 +6,9 @@ changing, deleting or reordering any record, or cutting the log's tail, is detec
 ``tthc-gateway log verify``.
 
 Rules:
+- A write that fails leaves the writer *in doubt* (a connection lost at COMMIT may have
+  committed it): its next append reads the chain's head back from the database before
+  numbering, so a record that did land is never numbered twice.
 - One record per crossing, written by :meth:`EvidenceLog.append` (or ``append_many``
   for throughput). Records are never updated or deleted (the schema's triggers refuse;
   on PostgreSQL TRUNCATE too).
@@ -54,11 +57,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from gateway.domain.errors import InvalidInput, UpstreamError
 from gateway.store.anchors import Anchor, Witness
-from gateway.store.db import driver_write_tx, utcnow, write_tx
+from gateway.store.db import driver_write_tx, read_tx, utcnow, write_tx
 from gateway.store.evidence_checkpoint import (
     WrittenCheckpoint,
     heads_of,
@@ -163,6 +166,7 @@ class EvidenceLog:
         self._lock = threading.Lock()
         self._seq = 0
         self._head = GENESIS
+        self._in_doubt = False  # a write failed: did its commit land? read the head back first
         self._since_checkpoint = 0
         self._last_checkpoint_at = clock()
         self._checkpoint_seq = 0
@@ -202,6 +206,9 @@ class EvidenceLog:
             if not self._registered:
                 register_chain(self.engine, self.chain_id, self._clock())
                 self._registered = True
+            if self._in_doubt:
+                self._seq, self._head = self._stored_head()
+                self._in_doubt = False
             seq, head = self._seq, self._head
             rows: list[dict[str, object]] = []
             receipts: list[EvidenceReceipt] = []
@@ -211,8 +218,14 @@ class EvidenceLog:
                 head = str(row["hash"])
                 rows.append(row)
                 receipts.append(EvidenceReceipt(self.chain_id, seq, head))
-            with driver_write_tx(self.engine) as transaction:
-                _INSERT_RECORDS.execute_many(transaction, rows)
+            try:
+                with driver_write_tx(self.engine) as transaction:
+                    _INSERT_RECORDS.execute_many(transaction, rows)
+            except BaseException:
+                # a connection lost at COMMIT may have committed it: the next append reads
+                # the chain's head back instead of reusing these sequence numbers
+                self._in_doubt = True
+                raise
             self._seq, self._head = seq, head
             self._since_checkpoint += len(rows)
             due = self._since_checkpoint >= self._every or (
@@ -221,6 +234,17 @@ class EvidenceLog:
         if due:
             self.checkpoint()
         return receipts
+
+    def _stored_head(self) -> tuple[int, str]:
+        """This chain's last record as the database holds it: (seq, hash), or (0, GENESIS)."""
+        with read_tx(self.engine) as connection:
+            last = connection.execute(
+                select(evidence_records.c.seq, evidence_records.c.hash)
+                .where(evidence_records.c.chain_id == self.chain_id)
+                .order_by(evidence_records.c.seq.desc())
+                .limit(1)
+            ).first()
+        return (0, GENESIS) if last is None else (int(last.seq), str(last.hash))
 
     def _check(self, entry: EvidenceEntry) -> None:
         if entry.direction not in ("in", "out"):
