@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 BANNER = """
 tthc-gateway is running ({mode})
-  API            {api}   (OpenAPI UI: {api}/ui/)
-  health         {api}/healthz   readiness: {api}/readyz   metrics: {api}/metrics
+  API            {api}{ui}
+  health         {api}/healthz   readiness: {api}/readyz   metrics: {metrics}
   signing keys   {api}/.well-known/jwks.json
 {mocks}  store          {database}
   queue          {queue}
@@ -41,9 +41,13 @@ def _banner(settings: Settings, mode: str) -> str:
             f"                 control: {base}/<partner>/_mock/state\n"
         )
     database = urlsplit(settings.database.effective_url(settings.var_dir))
+    http = settings.http
+    metrics = f"http://{http.metrics_host}:{http.metrics_port}/metrics (internal)"
     return BANNER.format(
         mode=mode,
-        api=settings.http.public_url,
+        api=http.public_url,
+        ui=f"   (OpenAPI UI: {http.public_url}/ui/)" if http.swagger_ui else "",
+        metrics=metrics if http.metrics_port else "off (http.metrics_port 0)",
         mocks=mocks,
         database=f"{database.scheme}://{database.hostname or ''}{database.path}",
         queue="embedded (SQL)" if settings.broker.embedded else "RabbitMQ",

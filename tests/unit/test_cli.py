@@ -81,3 +81,20 @@ def test_command_modules_import_only_common_from_the_cli_package() -> None:
                 if name == "gateway.cli" or name.startswith("gateway.cli."):
                     assert path.stem != "_common", f"_common imports {name}"
                     assert name.startswith("gateway.cli._common"), f"{path.name} imports {name}"
+
+
+def test_the_run_banner_names_the_metrics_port_and_the_ui_only_when_served() -> None:
+    from gateway.cli.processes import _banner
+    from gateway.config import load_settings
+
+    demo = load_settings(REPO / "config", environ={"TTHC_ENV": "demo"})
+    text = _banner(demo, "API + workers")
+    assert f"http://{demo.http.metrics_host}:{demo.http.metrics_port}/metrics" in text
+    assert f"{demo.http.public_url}/metrics" not in text  # metrics are off the public port
+    assert ("/ui/" in text) == demo.http.swagger_ui
+    quiet = load_settings(
+        REPO / "config",
+        environ={"TTHC_ENV": "demo", "TTHC_HTTP__SWAGGER_UI": "false", "TTHC_HTTP__METRICS_PORT": "0"},
+    )
+    text = _banner(quiet, "API")
+    assert "/ui/" not in text and "metrics: off" in text
